@@ -1,0 +1,104 @@
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type { Type } from 'avsc';
+import { toRegistryError } from './registry-errors';
+
+export type CompatibilityLevel = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FULL' | 'NONE';
+
+/**
+ * The only code that talks to the schema registry (Confluent-compatible REST API).
+ * Schema registration and lookup go through @kafkajs/confluent-schema-registry (which caches by id);
+ * the config and compatibility endpoints, which that client does not expose, go through fetch.
+ */
+export class SchemaRegistryAdapter {
+  private readonly client: SchemaRegistry;
+
+  constructor(
+    readonly url: string,
+    private readonly timeoutMs = 5_000,
+  ) {
+    this.client = new SchemaRegistry({ host: url, retry: { retries: 2, maxRetryTimeInSecs: 2 } });
+  }
+
+  async setCompatibility(subject: string, level: CompatibilityLevel): Promise<void> {
+    await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level }, { subject });
+  }
+
+  async getCompatibility(subject: string): Promise<string | undefined> {
+    const body = await this.request('GET', `/config/${encodeURIComponent(subject)}`, undefined, { subject }, [404]);
+    return body?.compatibilityLevel ?? body?.compatibility;
+  }
+
+  /** Asks the registry itself whether `schema` may become the next version of `subject`. */
+  async isCompatible(subject: string, schema: string): Promise<boolean> {
+    const body = await this.request(
+      'POST',
+      `/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest`,
+      { schema },
+      { subject },
+      [404],
+    );
+    // No version yet: anything is compatible.
+    return body === undefined ? true : Boolean(body.is_compatible);
+  }
+
+  /**
+   * Registers (or finds) `schema` under `subject`; returns its id. 409 → SchemaIncompatibleError.
+   * `level` must equal the subject's configured level (the client checks it before registering).
+   */
+  async register(subject: string, schema: string, level: CompatibilityLevel): Promise<number> {
+    try {
+      const { id } = await this.client.register(
+        { type: SchemaType.AVRO, schema },
+        { subject, compatibility: level as never, updateConfig: false },
+      );
+      return id;
+    } catch (error) {
+      throw toRegistryError(error, { subject });
+    }
+  }
+
+  /** The writer's avsc Type for a schema id (cached after the first call). */
+  async getType(schemaId: number): Promise<Type> {
+    try {
+      return (await this.client.getSchema(schemaId)) as unknown as Type;
+    } catch (error) {
+      throw toRegistryError(error, { schemaId });
+    }
+  }
+
+  async listSubjects(): Promise<string[]> {
+    return (await this.request('GET', '/subjects', undefined, {})) as string[];
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body: unknown,
+    context: { subject?: string },
+    tolerated: number[] = [],
+  ): Promise<any> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json', Accept: 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      throw toRegistryError(error, context);
+    }
+    if (tolerated.includes(response.status)) return undefined;
+    const text = await response.text();
+    if (!response.ok) {
+      let message = text;
+      try {
+        message = JSON.parse(text).message ?? text;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      throw toRegistryError(Object.assign(new Error(message), { status: response.status }), context);
+    }
+    return text ? JSON.parse(text) : undefined;
+  }
+}

@@ -1,0 +1,52 @@
+import { ConfigError } from './config.errors';
+import { loadConfig } from './app-config';
+
+describe('loadConfig', () => {
+  it('uses the DESIGN.md defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.kafka.brokers).toEqual(['localhost:9092']);
+    expect(config.registry.url).toBe('http://localhost:8081/apis/ccompat/v7');
+    expect(config.topics).toMatchObject({ raw: 'raw', tokenized: 'tokenized', predictions: 'predictions' });
+    expect(config.ports).toEqual({ gateway: 3000, preprocessor: 3001, inference: 3002 });
+    expect(config.inference.device).toBe('auto');
+    expect(config.model.dir).toMatch(/models\/minilm-spam$/);
+  });
+
+  it('reads overrides', () => {
+    const config = loadConfig({
+      KAFKA_BROKERS: 'a:1, b:2',
+      TOPIC_RAW: 'in.raw',
+      BATCH_MAX_SIZE: '64',
+      INFERENCE_DEVICE: 'cuda',
+      SCHEMA_REGISTRY_URL: 'https://reg.example:8081/apis/ccompat/v7/',
+    });
+    expect(config.kafka.brokers).toEqual(['a:1', 'b:2']);
+    expect(config.topics.raw).toBe('in.raw');
+    expect(config.batch.maxSize).toBe(64);
+    expect(config.inference.device).toBe('cuda');
+    expect(config.registry.url).toBe('https://reg.example:8081/apis/ccompat/v7');
+  });
+
+  it.each([
+    ['BATCH_MAX_SIZE', 'ten', /BATCH_MAX_SIZE must be an integer/],
+    ['BATCH_MAX_SIZE', '0', /BATCH_MAX_SIZE must be between 1/],
+    ['GATEWAY_PORT', '70000', /GATEWAY_PORT must be between/],
+    ['INFERENCE_DEVICE', 'tpu', /INFERENCE_DEVICE must be one of auto, cpu, cuda, webgpu/],
+    ['KAFKA_BROKERS', 'localhost', /KAFKA_BROKERS has "localhost", expected host:port/],
+    ['SCHEMA_REGISTRY_URL', 'localhost:8081', /SCHEMA_REGISTRY_URL must be an http\(s\) URL/],
+    ['TOPIC_RAW', 'bad topic', /TOPIC_RAW must be a legal Kafka topic name/],
+    ['PREDICT_TIMEOUT_MS', '-5', /PREDICT_TIMEOUT_MS must be between/],
+  ])('rejects %s=%s and names the variable', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+    try {
+      loadConfig({ [name]: value });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).variable).toBe(name);
+    }
+  });
+
+  it('rejects a token budget smaller than the batch size', () => {
+    expect(() => loadConfig({ BATCH_MAX_SIZE: '64', BATCH_MAX_TOKENS: '10' })).toThrow(/BATCH_MAX_TOKENS/);
+  });
+});

@@ -1,0 +1,2 @@
+export * from './unique';
+export * from './wait-for';

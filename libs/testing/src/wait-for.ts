@@ -1,0 +1,25 @@
+export interface WaitForOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  description?: string;
+}
+
+/** Polls `check` until it returns a truthy value; fails with `description` after the timeout. No fixed sleeps. */
+export async function waitFor<T>(check: () => T | Promise<T>, options: WaitForOptions = {}): Promise<NonNullable<T>> {
+  const { timeoutMs = 30_000, intervalMs = 100, description = 'condition' } = options;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}${suffix}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
