@@ -1,7 +1,41 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
+import { retryForever } from '@app/kafka';
 import { AvroCodec } from './avro-codec';
 import { SchemaRegistryAdapter } from './schema-registry.adapter';
+
+/** Registers the schemas in the background (retrying while the registry is down). */
+@Injectable()
+export class SchemaRegistration implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(SchemaRegistration.name);
+  private stopping = false;
+  private done?: Promise<void>;
+
+  constructor(private readonly codec: AvroCodec) {}
+
+  onModuleInit(): void {
+    this.done = retryForever(
+      async () => {
+        const ids = await this.codec.registerAll();
+        this.logger.log(`schemas registered: ${JSON.stringify(ids)}`);
+      },
+      { what: 'register schemas', logger: this.logger, isStopping: () => this.stopping },
+    );
+    this.done.catch(() => undefined);
+  }
+
+  whenRegistered(): Promise<void> {
+    return this.done ?? Promise.reject(new Error('SchemaRegistration not initialised'));
+  }
+
+  get isRegistered(): boolean {
+    return this.codec.registered;
+  }
+
+  onApplicationShutdown(): void {
+    this.stopping = true;
+  }
+}
 
 @Global()
 @Module({
@@ -21,7 +55,8 @@ import { SchemaRegistryAdapter } from './schema-registry.adapter';
           prediction: config.topics.predictions,
         }),
     },
+    SchemaRegistration,
   ],
-  exports: [SchemaRegistryAdapter, AvroCodec],
+  exports: [SchemaRegistryAdapter, AvroCodec, SchemaRegistration],
 })
 export class AvroModule {}

@@ -5,3 +5,6 @@ export * from './schema-files';
 export * from './schema-registry.adapter';
 export * from './wire-format';
 export * from './avro.module';
+export * from './avro.deserializer';
+export * from './avro.serializer';
+export * from './raw-text.rules';

@@ -3,3 +3,4 @@ export * from './config.constants';
 export * from './config.errors';
 export * from './config.module';
 export * from './project-root';
+export * from './clock';

@@ -1,4 +1,4 @@
-import { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import { IHeaders, Message } from 'kafkajs';
 import { DLQ_HEADERS } from './kafka.constants';
 
 export interface DlqContext {
@@ -8,8 +8,16 @@ export interface DlqContext {
   error: unknown;
 }
 
+/** What a DLQ record needs of the message it replaces. */
+export interface OriginalMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+  offset: string;
+}
+
 /** A DLQ record: the original key, value and headers unchanged, plus headers that say why. */
-export function toDlqMessage(original: KafkaMessage, context: DlqContext, now = Date.now()): Message {
+export function toDlqMessage(original: OriginalMessage, context: DlqContext, now = Date.now()): Message {
   const error = context.error instanceof Error ? context.error : new Error(String(context.error));
   const headers: IHeaders = {
     ...(original.headers ?? {}),

@@ -22,3 +22,27 @@ export async function withRetries<T>(fn: () => Promise<T>, policy: RetryPolicy):
     }
   }
 }
+
+export interface RetryForeverOptions {
+  what: string;
+  logger: { warn(message: string): void; log(message: string): void };
+  isStopping: () => boolean;
+  maxBackoffMs?: number;
+}
+
+/** Retries `fn` with capped backoff until it succeeds or the process starts stopping. */
+export async function retryForever(fn: () => Promise<void>, options: RetryForeverOptions): Promise<void> {
+  const maxBackoffMs = options.maxBackoffMs ?? 5_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fn();
+      if (attempt > 0) options.logger.log(`${options.what}: done after ${attempt + 1} attempts`);
+      return;
+    } catch (error) {
+      if (options.isStopping()) throw error;
+      const wait = Math.min(maxBackoffMs, 250 * 2 ** attempt);
+      options.logger.warn(`${options.what} failed (${(error as Error).message}); retrying in ${wait} ms`);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import { Module, OnApplicationBootstrap } from '@nestjs/common';
+import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistration, SchemaRegistryAdapter } from '@app/avro';
+import { ConfigModule } from '@app/config';
+import { KafkaConnection, KafkaModule } from '@app/kafka';
+import { ObservabilityModule, ReadinessCheck } from '@app/observability';
+import { PREDICTION_DESERIALIZER, RAW_SERIALIZER } from './gateway.constants';
+import { PredictController } from './predict/predict.controller';
+import { PredictService } from './predict/predict.service';
+import { PendingReplies } from './replies/pending-replies';
+import { PredictionListener } from './replies/prediction.listener';
+
+@Module({
+  imports: [
+    ConfigModule,
+    KafkaModule,
+    AvroModule,
+    ObservabilityModule.forRoot({
+      inject: [KafkaConnection, SchemaRegistration, SchemaRegistryAdapter, PredictionListener],
+      useFactory: (
+        kafka: KafkaConnection,
+        schemas: SchemaRegistration,
+        registry: SchemaRegistryAdapter,
+        listener: PredictionListener,
+      ): ReadinessCheck[] => [
+        { name: 'kafka', check: () => kafka.isReady },
+        { name: 'registry', check: () => registry.listSubjects().then(() => true) },
+        { name: 'schemas', check: () => schemas.isRegistered },
+        { name: 'predictions-listener', check: () => listener.isListening },
+      ],
+    }),
+  ],
+  controllers: [PredictController],
+  providers: [
+    PredictService,
+    PendingReplies,
+    PredictionListener,
+    { provide: RAW_SERIALIZER, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'raw') },
+    {
+      provide: PREDICTION_DESERIALIZER,
+      inject: [AvroCodec],
+      useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'prediction'),
+    },
+  ],
+})
+export class GatewayModule implements OnApplicationBootstrap {
+  constructor(private readonly listener: PredictionListener) {}
+
+  onApplicationBootstrap(): void {
+    this.listener.start();
+  }
+}

@@ -1,0 +1,50 @@
+import { Body, Controller, HttpCode, HttpStatus, Inject, Post } from '@nestjs/common';
+import type { Prediction } from '@app/avro';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import { parseMany, parseSingle } from './predict-request';
+import { PredictService } from './predict.service';
+
+const view = (p: Prediction) => ({
+  id: p.id,
+  label: p.label,
+  score: p.score,
+  scores: p.scores,
+  model: p.model,
+  modelVersion: p.modelVersion,
+  truncated: p.truncated,
+  batchSize: p.batchSize,
+  metadata: p.metadata,
+  timings: { createdAt: p.createdAt, tokenizedAt: p.tokenizedAt, predictedAt: p.predictedAt },
+});
+
+@Controller()
+export class PredictController {
+  constructor(
+    private readonly predictions: PredictService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** The original design's call: one text, answered with its category. */
+  @Post('predict')
+  @HttpCode(HttpStatus.OK)
+  async predictOne(@Body() body: unknown) {
+    const input = parseSingle(body, this.config.limits.maxTextBytes);
+    const [prediction] = await this.predictions.predict([input]);
+    return { category: prediction.label, ...view(prediction) };
+  }
+
+  @Post('v1/predict')
+  @HttpCode(HttpStatus.OK)
+  async predictMany(@Body() body: unknown) {
+    const inputs = parseMany(body, this.config.limits.maxTextBytes, this.config.limits.maxTextsPerRequest);
+    return { predictions: (await this.predictions.predict(inputs)).map(view) };
+  }
+
+  /** Fire and forget: results appear on the predictions topic, keyed by these ids. */
+  @Post('v1/texts')
+  @HttpCode(HttpStatus.ACCEPTED)
+  async submit(@Body() body: unknown) {
+    const inputs = parseMany(body, this.config.limits.maxTextBytes, this.config.limits.maxTextsPerRequest);
+    return { ids: await this.predictions.submit(inputs) };
+  }
+}

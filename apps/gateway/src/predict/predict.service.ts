@@ -1,0 +1,80 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { AvroSerializer, Prediction, SchemaRegistration } from '@app/avro';
+import { APP_CONFIG, AppConfig, CLOCK, Clock } from '@app/config';
+import { KafkaConnection, KafkaProducerAdapter } from '@app/kafka';
+import { randomUUID } from 'node:crypto';
+import { RAW_SERIALIZER } from '../gateway.constants';
+import { timedOut, unavailable } from '../http/api-error';
+import { PendingReplies, ReplyTimeoutError } from '../replies/pending-replies';
+import { PredictionListener } from '../replies/prediction.listener';
+import { TextInput } from './predict-request';
+
+// A produce that Kafka does not acknowledge within this bound is answered 503, not left hanging.
+const PRODUCE_TIMEOUT_MS = 5_000;
+
+@Injectable()
+export class PredictService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(RAW_SERIALIZER) private readonly serializer: AvroSerializer<'raw'>,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly producer: KafkaProducerAdapter,
+    private readonly kafka: KafkaConnection,
+    private readonly schemas: SchemaRegistration,
+    private readonly listener: PredictionListener,
+    private readonly pending: PendingReplies,
+  ) {}
+
+  /** Produces the texts onto raw (one record each, keyed by a new id); resolves with the ids once acked. */
+  async submit(inputs: TextInput[], requireListener = false): Promise<string[]> {
+    this.assertAvailable(requireListener);
+    const createdAt = this.clock.now();
+    const records = inputs.map(({ text, metadata }) => ({ id: randomUUID(), text, createdAt, source: 'gateway', metadata }));
+    const messages = records.map((r) => this.serializer.serialize(r));
+    await this.produce(messages, records.map((r) => r.id));
+    return records.map((r) => r.id);
+  }
+
+  /** Produces and waits for every prediction, in input order. */
+  async predict(inputs: TextInput[]): Promise<Prediction[]> {
+    this.assertAvailable(true);
+    const createdAt = this.clock.now();
+    const records = inputs.map(({ text, metadata }) => ({ id: randomUUID(), text, createdAt, source: 'gateway', metadata }));
+    const messages = records.map((r) => this.serializer.serialize(r));
+    // Wait before producing: a fast answer must find its waiter.
+    const replies = records.map((r) => this.pending.wait(r.id, this.config.limits.predictTimeoutMs));
+    replies.forEach((p) => p.catch(() => undefined));
+    await this.produce(messages, records.map((r) => r.id));
+    try {
+      return await Promise.all(replies);
+    } catch (error) {
+      records.forEach((r) => this.pending.cancel(r.id, error as Error));
+      if (error instanceof ReplyTimeoutError) {
+        throw timedOut(`no prediction within PREDICT_TIMEOUT_MS=${this.config.limits.predictTimeoutMs} ms`);
+      }
+      throw error;
+    }
+  }
+
+  private assertAvailable(requireListener: boolean): void {
+    if (!this.kafka.isReady) throw unavailable('Kafka is unavailable');
+    if (!this.schemas.isRegistered) throw unavailable('schema registry is unavailable or schemas are not registered');
+    if (requireListener && !this.listener.isListening) throw unavailable('not yet listening for predictions');
+  }
+
+  private async produce(messages: Parameters<KafkaProducerAdapter['send']>[1], ids: string[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.producer.send(this.config.topics.raw, messages),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('produce timed out')), PRODUCE_TIMEOUT_MS))),
+      ]);
+    } catch (error) {
+      const reason = unavailable(`Kafka did not accept the texts: ${(error as Error).message}`);
+      ids.forEach((id) => this.pending.cancel(id, reason));
+      throw reason;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

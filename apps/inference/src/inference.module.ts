@@ -1,0 +1,47 @@
+import { Module } from '@nestjs/common';
+import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistration } from '@app/avro';
+import { APP_CONFIG, AppConfig, ConfigModule } from '@app/config';
+import { KafkaConnection, KafkaModule } from '@app/kafka';
+import { loadModelInfo, ModelInfo, OnnxClassifier } from '@app/model';
+import { ObservabilityModule, ReadinessCheck } from '@app/observability';
+import { TokenizedConsumer } from './consumer/tokenized.consumer';
+import { CLASSIFIER, MODEL_INFO, PREDICTION_SERIALIZER, TOKENIZED_DESERIALIZER } from './inference.constants';
+import { InferenceService } from './predict/inference.service';
+
+@Module({
+  imports: [
+    ConfigModule,
+    KafkaModule,
+    AvroModule,
+    ObservabilityModule.forRoot({
+      inject: [KafkaConnection, SchemaRegistration, TokenizedConsumer],
+      useFactory: (kafka: KafkaConnection, schemas: SchemaRegistration, consumer: TokenizedConsumer): ReadinessCheck[] => [
+        { name: 'kafka', check: () => kafka.isReady },
+        { name: 'schemas', check: () => schemas.isRegistered },
+        { name: 'consumer', check: () => consumer.isJoined },
+      ],
+    }),
+  ],
+  providers: [
+    InferenceService,
+    TokenizedConsumer,
+    { provide: MODEL_INFO, inject: [APP_CONFIG], useFactory: (config: AppConfig) => loadModelInfo(config.model.dir) },
+    {
+      provide: CLASSIFIER,
+      inject: [MODEL_INFO, APP_CONFIG],
+      useFactory: (info: ModelInfo, config: AppConfig) => OnnxClassifier.create(info, config.inference),
+    },
+    {
+      provide: TOKENIZED_DESERIALIZER,
+      inject: [AvroCodec],
+      useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'tokenized'),
+    },
+    {
+      provide: PREDICTION_SERIALIZER,
+      inject: [AvroCodec],
+      useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'prediction'),
+    },
+  ],
+  exports: [TokenizedConsumer],
+})
+export class InferenceModule {}

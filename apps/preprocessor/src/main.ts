@@ -1,0 +1,46 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AvroDeserializer, SchemaRegistration } from '@app/avro';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import { AvroKafkaServer, KafkaConnection } from '@app/kafka';
+import { PreprocessorModule } from './preprocessor.module';
+import { RAW_DESERIALIZER, RAW_PATTERN } from './preprocessor.constants';
+import { TokenizeService } from './tokenize/tokenize.service';
+
+async function bootstrap(): Promise<void> {
+  // HTTP is for health and metrics only; the work arrives over Nest's Kafka transport.
+  const app = await NestFactory.create(PreprocessorModule, { bufferLogs: false });
+  const config = app.get<AppConfig>(APP_CONFIG);
+  const logger = new Logger('preprocessor');
+  app.enableShutdownHooks();
+  await app.listen(config.ports.preprocessor);
+
+  // Consume only once the outputs can be produced and encoded.
+  await app.get(KafkaConnection).whenReady();
+  await app.get(SchemaRegistration).whenRegistered();
+
+  const server = new AvroKafkaServer(
+    {
+      client: { clientId: `${config.kafka.clientId}-preprocessor`, brokers: config.kafka.brokers },
+      consumer: { groupId: 'preprocessor', allowAutoTopicCreation: false },
+      subscribe: { fromBeginning: true },
+      run: { autoCommit: true, partitionsConsumedConcurrently: config.topics.partitions },
+      parser: { keepBinary: true },
+      postfixId: '',
+      deserializer: app.get<AvroDeserializer<'raw'>>(RAW_DESERIALIZER),
+    },
+    { [RAW_PATTERN]: config.topics.raw },
+  );
+  app.connectMicroservice({ strategy: server });
+  // SIGTERM: stop fetching first (the in-flight message still finishes and commits), then the rest.
+  const tokenize = app.get(TokenizeService);
+  process.once('SIGTERM', () => tokenize.stop());
+  await app.startAllMicroservices();
+  logger.log(`consuming ${config.topics.raw} → ${config.topics.tokenized}; health on :${config.ports.preprocessor}`);
+}
+
+bootstrap().catch((error) => {
+  new Logger('preprocessor').error(error instanceof Error ? error.stack : String(error));
+  process.exit(1);
+});

@@ -1,0 +1,42 @@
+import { Module } from '@nestjs/common';
+import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistration } from '@app/avro';
+import { APP_CONFIG, AppConfig, ConfigModule } from '@app/config';
+import { KafkaConnection, KafkaModule } from '@app/kafka';
+import { loadModelInfo, ModelInfo } from '@app/model';
+import { ObservabilityModule, ReadinessCheck } from '@app/observability';
+import { TextTokenizer } from '@app/tokenizer';
+import { MODEL_ID, RAW_DESERIALIZER, TOKENIZED_SERIALIZER } from './preprocessor.constants';
+import { TokenizeController } from './tokenize/tokenize.controller';
+import { TokenizeService } from './tokenize/tokenize.service';
+
+const MODEL_INFO = Symbol('MODEL_INFO');
+
+@Module({
+  imports: [
+    ConfigModule,
+    KafkaModule,
+    AvroModule,
+    ObservabilityModule.forRoot({
+      inject: [KafkaConnection, SchemaRegistration],
+      useFactory: (kafka: KafkaConnection, schemas: SchemaRegistration): ReadinessCheck[] => [
+        { name: 'kafka', check: () => kafka.isReady },
+        { name: 'schemas', check: () => schemas.isRegistered },
+      ],
+    }),
+  ],
+  controllers: [TokenizeController],
+  providers: [
+    TokenizeService,
+    { provide: MODEL_INFO, inject: [APP_CONFIG], useFactory: (config: AppConfig) => loadModelInfo(config.model.dir) },
+    { provide: MODEL_ID, inject: [MODEL_INFO], useFactory: (info: ModelInfo) => `${info.name}@${info.version}` },
+    {
+      provide: TextTokenizer,
+      inject: [MODEL_INFO],
+      useFactory: (info: ModelInfo) => TextTokenizer.fromFile(info.tokenizerPath, info.maxLength),
+    },
+    { provide: RAW_DESERIALIZER, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'raw') },
+    { provide: TOKENIZED_SERIALIZER, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'tokenized') },
+  ],
+  exports: [RAW_DESERIALIZER],
+})
+export class PreprocessorModule {}

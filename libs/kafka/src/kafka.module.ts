@@ -1,0 +1,67 @@
+import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '@app/config';
+import { Kafka } from 'kafkajs';
+import { createKafka } from './kafka-client.factory';
+import { KafkaProducerAdapter } from './kafka-producer.adapter';
+import { KAFKA_CLIENT } from './kafka.constants';
+import { retryForever } from './retry';
+import { ensureTopics } from './topic-admin';
+
+/**
+ * Creates the pipeline topics and connects the producer, retrying in the background, so that a
+ * service can boot (and answer 503 / not-ready) while Kafka is still down.
+ */
+@Injectable()
+export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(KafkaConnection.name);
+  private stopping = false;
+  private ready?: Promise<void>;
+
+  constructor(
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly producer: KafkaProducerAdapter,
+  ) {}
+
+  onModuleInit(): void {
+    const { raw, tokenized, predictions, partitions } = this.config.topics;
+    this.ready = retryForever(
+      async () => {
+        await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
+        await this.producer.connect();
+      },
+      { what: `connect to Kafka at ${this.config.kafka.brokers.join(',')}`, logger: this.logger, isStopping: () => this.stopping },
+    );
+    this.ready.catch(() => undefined);
+  }
+
+  whenReady(): Promise<void> {
+    return this.ready ?? Promise.reject(new Error('KafkaConnection not initialised'));
+  }
+
+  get isReady(): boolean {
+    return this.producer.isConnected;
+  }
+
+  // Last of all: consumers and batches in flight have finished with the producer by now.
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    await this.producer.disconnect().catch(() => undefined);
+  }
+}
+
+/** The kafkajs client, the process's one idempotent producer, and its background connection. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: KAFKA_CLIENT,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => createKafka(config.kafka.brokers, config.kafka.clientId),
+    },
+    { provide: KafkaProducerAdapter, inject: [KAFKA_CLIENT], useFactory: (kafka: Kafka) => new KafkaProducerAdapter(kafka) },
+    KafkaConnection,
+  ],
+  exports: [KAFKA_CLIENT, KafkaProducerAdapter, KafkaConnection],
+})
+export class KafkaModule {}
