@@ -23,7 +23,7 @@ async function bootstrap(): Promise<void> {
   const server = new AvroKafkaServer(
     {
       client: { clientId: `${config.kafka.clientId}-preprocessor`, brokers: config.kafka.brokers },
-      consumer: { groupId: 'preprocessor', allowAutoTopicCreation: false },
+      consumer: { groupId: `${config.kafka.groupIdPrefix}preprocessor`, allowAutoTopicCreation: false },
       subscribe: { fromBeginning: true },
       run: { autoCommit: true, partitionsConsumedConcurrently: config.topics.partitions },
       parser: { keepBinary: true },

@@ -13,7 +13,7 @@ export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 export const DEFAULT_MODEL_DIR = join(projectRoot(), 'models', 'minilm-spam');
 
 export interface AppConfig {
-  kafka: { brokers: string[]; clientId: string };
+  kafka: { brokers: string[]; clientId: string; groupIdPrefix: string };
   registry: { url: string };
   topics: { raw: string; tokenized: string; predictions: string; partitions: number };
   ports: { gateway: number; preprocessor: number; inference: number };
@@ -30,6 +30,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
     kafka: {
       brokers: readBrokers(env, 'KAFKA_BROKERS', 'localhost:9092'),
       clientId: readString(env, 'KAFKA_CLIENT_ID', 'text-classifier'),
+      // Consumer groups are <prefix>preprocessor, <prefix>inference and <prefix>gateway-<uuid>.
+      groupIdPrefix: readString(env, 'KAFKA_GROUP_ID_PREFIX', ''),
     },
     registry: { url: readUrl(env, 'SCHEMA_REGISTRY_URL', 'http://localhost:8081/apis/ccompat/v7') },
     topics: {

@@ -26,7 +26,10 @@ export class PredictionListener implements BeforeApplicationShutdown {
     @Inject(PREDICTION_DESERIALIZER) private readonly deserializer: AvroDeserializer<'prediction'>,
     private readonly pending: PendingReplies,
   ) {
-    this.consumer = kafka.consumer({ groupId: `gateway-${this.instanceId}`, allowAutoTopicCreation: false });
+    this.consumer = kafka.consumer({
+      groupId: `${config.kafka.groupIdPrefix}gateway-${this.instanceId}`,
+      allowAutoTopicCreation: false,
+    });
     // Ready only once a fetch has run after joining: from then on, no new prediction is missed.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => (this.fetching = false));
     this.consumer.on(this.consumer.events.FETCH, () => (this.fetching = true));

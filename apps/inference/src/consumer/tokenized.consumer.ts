@@ -25,7 +25,7 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
     @Inject(TOKENIZED_DESERIALIZER) private readonly deserializer: AvroDeserializer<'tokenized'>,
     private readonly inference: InferenceService,
   ) {
-    this.consumer = kafka.consumer({ groupId: 'inference', allowAutoTopicCreation: false });
+    this.consumer = kafka.consumer({ groupId: `${config.kafka.groupIdPrefix}inference`, allowAutoTopicCreation: false });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => (this.joined = true));
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       this.joined = false;

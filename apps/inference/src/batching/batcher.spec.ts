@@ -1,0 +1,158 @@
+import { Batcher, BatchLimits } from './batcher';
+
+interface Item {
+  id: number;
+  length: number;
+}
+
+/** A controllable model: each run resolves when the test says so. */
+function harness(limits: BatchLimits) {
+  let now = 0;
+  const clock = { now: () => now };
+  const runs: { items: Item[]; finish: () => void; ack: () => void }[] = [];
+  const batcher = new Batcher<Item>(
+    limits,
+    (item) => item.length,
+    (items) => {
+      let finish!: () => void;
+      let ack!: () => void;
+      const ran = new Promise<void>((r) => (finish = r));
+      const acked = new Promise<void>((r) => (ack = r));
+      runs.push({ items, finish, ack });
+      return { ran, acked };
+    },
+    clock,
+  );
+  return { batcher, runs, advance: (ms: number) => (now += ms) };
+}
+
+const items = (lengths: number[], from = 0): Item[] => lengths.map((length, i) => ({ id: from + i, length }));
+const flush = () => new Promise((r) => setImmediate(r));
+
+describe('Batcher', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('runs a lone record at once when the session is idle', async () => {
+    const { batcher, runs } = harness({ maxSize: 32, maxWaitMs: 1000, maxTokens: 10_000 });
+    void batcher.submit(items([10]));
+    await flush();
+    expect(runs).toHaveLength(1);
+    expect(runs[0].items.map((i) => i.id)).toEqual([0]);
+  });
+
+  it('forms the next batch from what arrived while the session was busy', async () => {
+    const { batcher, runs } = harness({ maxSize: 8, maxWaitMs: 0, maxTokens: 10_000 });
+    void batcher.submit(items([5]));
+    await flush();
+    void batcher.submit(items([5, 5, 5, 5, 5, 5, 5, 5, 5, 5], 1));
+    await flush();
+    expect(runs).toHaveLength(1); // still busy
+    runs[0].finish();
+    await flush();
+    expect(runs).toHaveLength(2);
+    expect(runs[1].items).toHaveLength(8); // capped by maxSize
+    runs[1].finish();
+    await flush();
+    expect(runs[2].items).toHaveLength(2);
+  });
+
+  it('respects the token budget: size × padded length ≤ maxTokens', async () => {
+    const { batcher, runs } = harness({ maxSize: 100, maxWaitMs: 0, maxTokens: 100 });
+    void batcher.submit(items([50, 50, 50, 10, 10, 10, 10]));
+    await flush();
+    // Let every batch finish in turn until the queue is drained.
+    for (let i = 0; i < 10 && batcher.queued > 0; i++) {
+      runs.forEach((r) => r.finish());
+      await flush();
+    }
+    for (const run of runs) {
+      const padded = run.items.length * Math.max(...run.items.map((i) => i.length));
+      expect(padded).toBeLessThanOrEqual(100);
+    }
+    expect(runs.flatMap((r) => r.items.map((i) => i.id)).sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('groups records of similar length to cut padding, and always includes the oldest', async () => {
+    const { batcher, runs } = harness({ maxSize: 3, maxWaitMs: 0, maxTokens: 10_000 });
+    void batcher.submit(items([100]));
+    await flush(); // busy with id 0
+    void batcher.submit(items([8, 120, 9, 118, 10, 119], 1));
+    await flush();
+    runs[0].finish();
+    await flush();
+    const second = runs[1].items.map((i) => i.length).sort((a, b) => a - b);
+    // Oldest queued is id 1 (length 8): its batch is the short ones.
+    expect(second).toEqual([8, 9, 10]);
+    runs[1].finish();
+    await flush();
+    expect(runs[2].items.map((i) => i.length).sort((a, b) => a - b)).toEqual([118, 119, 120]);
+    expect(batcher.stats.paddedTokens).toBe(100 + 3 * 10 + 3 * 120);
+    expect(batcher.stats.realTokens).toBe(100 + 8 + 9 + 10 + 118 + 119 + 120);
+  });
+
+  it('resolves a submission only when every one of its records is acknowledged', async () => {
+    const { batcher, runs } = harness({ maxSize: 2, maxWaitMs: 0, maxTokens: 10_000 });
+    let settled = false;
+    const done = batcher.submit(items([4, 4, 4])).then(() => (settled = true));
+    await flush();
+    runs[0].finish();
+    runs[0].ack();
+    await flush();
+    expect(settled).toBe(false); // third record not yet run
+    runs[1].finish();
+    await flush();
+    expect(settled).toBe(false); // run, but not acked
+    runs[1].ack();
+    await done;
+    expect(settled).toBe(true);
+  });
+
+  it('lets the session start the next batch before the previous batch is acknowledged', async () => {
+    const { batcher, runs } = harness({ maxSize: 1, maxWaitMs: 0, maxTokens: 10_000 });
+    void batcher.submit(items([4, 4]));
+    await flush();
+    runs[0].finish(); // ran, produce still in flight
+    await flush();
+    expect(runs).toHaveLength(2);
+  });
+
+  it('rejects the records of a failed batch, and keeps serving the others', async () => {
+    const failing = new Batcher<Item>(
+      { maxSize: 1, maxWaitMs: 0, maxTokens: 10_000 },
+      (i) => i.length,
+      (batch) =>
+        batch[0].id === 0
+          ? { ran: Promise.reject(new Error('boom')), acked: Promise.reject(new Error('boom')) }
+          : { ran: Promise.resolve(), acked: Promise.resolve() },
+      { now: () => 0 },
+    );
+    await expect(failing.submit(items([3]))).rejects.toThrow('boom');
+    await expect(failing.submit(items([3], 1))).resolves.toBeUndefined();
+    expect(failing.queued).toBe(0);
+  });
+
+  it('holds records for companions while they keep arriving, up to maxWaitMs', async () => {
+    jest.useFakeTimers();
+    const { batcher, runs, advance } = harness({ maxSize: 4, maxWaitMs: 50, maxTokens: 10_000 });
+    // A steady stream, one record every 5 ms.
+    void batcher.submit(items([5]));
+    // First record of a quiet stream runs at once.
+    await Promise.resolve();
+    expect(runs).toHaveLength(1);
+    runs[0].finish();
+    await jest.advanceTimersByTimeAsync(0);
+    for (let i = 1; i <= 3; i++) {
+      advance(5);
+      void batcher.submit(items([5], i));
+      await jest.advanceTimersByTimeAsync(0);
+    }
+    // Arrivals every 5 ms < the wait left: the batcher waits for a fuller batch...
+    expect(runs).toHaveLength(1);
+    advance(5);
+    void batcher.submit(items([5], 4));
+    await jest.advanceTimersByTimeAsync(0);
+    // ...and runs as soon as it is full.
+    expect(runs).toHaveLength(2);
+    expect(runs[1].items).toHaveLength(4);
+  });
+});
