@@ -1,0 +1,425 @@
+#!/usr/bin/env bash
+# Local Kafka (KRaft, single node) + Apicurio Registry 3.x without Docker.
+#
+#   bash infra/infra.sh up      start both (downloads from Maven Central on first run)
+#   bash infra/infra.sh down    stop what `up` started (registry first, then Kafka)
+#   bash infra/infra.sh status  show what runs
+#
+# Everything it creates lives under .infra/ (git-ignored): jars, data, pid files, logs.
+# Docker users can use docker-compose.kafka.yml instead; ports and URLs are the same.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+INFRA_SRC="$REPO_ROOT/infra"
+
+# --- Settings (all overridable from the environment) -------------------------
+INFRA_DIR="${INFRA_DIR:-$REPO_ROOT/.infra}"
+KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
+APICURIO_VERSION="${APICURIO_VERSION:-3.3.3}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+APICURIO_PORT="${APICURIO_PORT:-8081}"
+# Quarkus serves health/metrics on a separate management port (default 9000,
+# which other dev tools like to use), so move it somewhere quieter.
+APICURIO_MGMT_PORT="${APICURIO_MGMT_PORT:-8091}"
+KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+APICURIO_HEAP_OPTS="${APICURIO_HEAP_OPTS:--Xms64m -Xmx384m}"
+# The registry stores its schemas in Kafka (kafkasql), by default in the Kafka above.
+APICURIO_KAFKA_BOOTSTRAP="${APICURIO_KAFKA_BOOTSTRAP:-localhost:$KAFKA_PORT}"
+START_TIMEOUT="${START_TIMEOUT:-120}"   # seconds to wait for each service
+STOP_TIMEOUT="${STOP_TIMEOUT:-30}"      # seconds between SIGTERM and SIGKILL
+
+KAFKA_DIR="$INFRA_DIR/kafka"
+KAFKA_LIBS="$KAFKA_DIR/libs-$KAFKA_VERSION"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+APICURIO_DIR="$INFRA_DIR/apicurio"
+APICURIO_HOME="$APICURIO_DIR/$APICURIO_VERSION"
+APICURIO_PID="$APICURIO_DIR/apicurio.pid"
+LOG_DIR="$INFRA_DIR/logs"
+REGISTRY_URL="http://localhost:$APICURIO_PORT/apis/ccompat/v7"
+
+# --- Small helpers ------------------------------------------------------------
+log() { printf '[infra] %s\n' "$*"; }
+die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Major Java version of a java binary ("17", "25"; "1" for Java 8).
+java_major() {
+  "$1" -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -n1
+}
+
+# First java binary with at least the given major version. Checks JAVA_HOME,
+# PATH, then the usual JDK install folders, because the registry needs a newer
+# Java than the system default on many machines.
+find_java() {
+  local min="$1" candidate major
+  for candidate in ${JAVA_HOME:+"$JAVA_HOME/bin/java"} "$(command -v java || true)" \
+      /usr/lib/jvm/*/bin/java /Library/Java/JavaVirtualMachines/*/Contents/Home/bin/java; do
+    [[ -n "$candidate" && -x "$candidate" ]] || continue
+    major="$(java_major "$candidate")"
+    if [[ -n "$major" && "$major" -ge "$min" ]]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+require_mvn() {
+  command -v mvn >/dev/null 2>&1 ||
+    die "mvn (Apache Maven) is not installed; it is needed once to download Kafka/Apicurio from Maven Central. Install Maven, or use docker-compose.kafka.yml."
+}
+
+# True if something accepts TCP connections on localhost:$1.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1
+}
+
+# Prints the pid from a pid file if that process is alive AND is the program we
+# started (guards against a recycled pid after a reboot or crash).
+live_pid() {
+  local pidfile="$1" marker="$2" pid
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  ps -o args= -p "$pid" 2>/dev/null | grep -q -- "$marker" || return 1
+  echo "$pid"
+}
+
+registry_ready() {
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$REGISTRY_URL/subjects" 2>/dev/null)" == "200" ]]
+}
+
+# Starts a command in the background, detached from this terminal (so Ctrl-C in
+# an npm script or closing the shell does not kill it), and records its pid.
+start_detached() {
+  local pidfile="$1" logfile="$2" workdir="$3"
+  shift 3
+  local launcher=(nohup)
+  command -v setsid >/dev/null 2>&1 && launcher=(nohup setsid)
+  rm -f "$pidfile"
+  # Keep the previous run's log for post-mortems; start this one fresh so
+  # readiness checks only see lines from this run.
+  [[ -f "$logfile" ]] && mv -f "$logfile" "$logfile.prev"
+  # The inner shell writes its own pid and then exec's java, so the pid file
+  # holds the JVM's pid itself. fd 9 (our flock) is closed for the whole
+  # background chain, or the JVM would hold the lock and block later calls.
+  (
+    cd "$workdir"
+    # shellcheck disable=SC2016 # $$ and $@ must expand in the inner shell
+    exec "${launcher[@]}" bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "$@" \
+      >"$logfile" 2>&1 </dev/null
+  ) 9>&- &
+  local tries=50
+  while ((tries-- > 0)); do
+    [[ -s "$pidfile" ]] && return 0
+    sleep 0.1
+  done
+  die "could not start process (no pid file $pidfile); see $logfile"
+}
+
+# Waits until "$@" succeeds, or the process dies, or the timeout runs out.
+wait_until() {
+  local name="$1" pidfile="$2" marker="$3" logfile="$4"
+  shift 4
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until "$@"; do
+    if ! live_pid "$pidfile" "$marker" >/dev/null; then
+      log "$name exited during startup. Last lines of $logfile:"
+      tail -n 40 "$logfile" >&2 || true
+      rm -f "$pidfile"
+      die "$name failed to start"
+    fi
+    if ((SECONDS >= deadline)); then
+      log "$name not ready after ${START_TIMEOUT}s. Last lines of $logfile:"
+      tail -n 40 "$logfile" >&2 || true
+      die "$name did not become ready in time (still running, pid $(cat "$pidfile")); run 'down' and check the log"
+    fi
+    sleep 1
+  done
+}
+
+# SIGTERM, wait, then SIGKILL: only ever the pid we recorded ourselves.
+stop_pid() {
+  local name="$1" pidfile="$2" marker="$3" port="$4" pid
+  if ! pid="$(live_pid "$pidfile" "$marker")"; then
+    rm -f "$pidfile"
+    if port_open "$port"; then
+      log "$name: port $port is served by a process infra.sh did not start -> leaving it alone"
+    else
+      log "$name: not running"
+    fi
+    return 0
+  fi
+  log "$name: stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      log "$name: still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 1
+      break
+    fi
+    sleep 0.5
+  done
+  rm -f "$pidfile"
+  log "$name: stopped"
+}
+
+# --- Kafka ----------------------------------------------------------------------
+KAFKA_MARKER="kafka.Kafka"
+KAFKA_CP="$KAFKA_LIBS/*"
+KAFKA_TOOLS_LOG="-Dlog4j.configuration=file:$INFRA_SRC/kafka/log4j-tools.properties"
+
+kafka_java() {
+  if [[ -n "${KAFKA_JAVA:-}" ]]; then
+    [[ -x "$KAFKA_JAVA" ]] || die "KAFKA_JAVA=$KAFKA_JAVA is not an executable java binary"
+    echo "$KAFKA_JAVA"
+    return
+  fi
+  find_java 11 || die "Java 11+ is required for Kafka $KAFKA_VERSION but no 'java' was found. Install a JDK (17 recommended) or set KAFKA_JAVA=/path/to/java."
+}
+
+# Cheap check, used while polling: the socket is open and the broker logged
+# that startup finished (it accepts connections a bit before it serves them).
+kafka_ready() {
+  port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$LOG_DIR/kafka.log" 2>/dev/null
+}
+
+# One real request after a fresh start: ApiVersions from the Kafka CLI classes.
+kafka_api_check() {
+  "$JAVA_KAFKA" -Xmx128m -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
+    kafka.admin.BrokerApiVersionsCommand --bootstrap-server "localhost:$KAFKA_PORT" >/dev/null 2>&1
+}
+
+kafka_download() {
+  [[ -f "$KAFKA_LIBS/.complete" ]] && return 0
+  require_mvn
+  log "kafka: downloading Kafka $KAFKA_VERSION jars via Maven (first run only)..."
+  rm -rf "$KAFKA_LIBS.tmp"
+  # A pom.xml in infra/kafka lists the broker + logging binding; Maven resolves
+  # the rest. Download into a temp dir so an interrupted run is not half-cached.
+  mvn -q -B -f "$INFRA_SRC/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" \
+    >"$LOG_DIR/mvn-kafka.log" 2>&1 ||
+    { tail -n 30 "$LOG_DIR/mvn-kafka.log" >&2; die "Maven could not download Kafka $KAFKA_VERSION (see $LOG_DIR/mvn-kafka.log)"; }
+  touch "$KAFKA_LIBS.tmp/.complete"
+  rm -rf "$KAFKA_LIBS"
+  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+}
+
+kafka_configure() {
+  # Generated copy of infra/kafka/server.properties with absolute paths and the
+  # chosen ports (later keys win when Java loads a properties file).
+  {
+    cat "$INFRA_SRC/kafka/server.properties"
+    echo
+    echo "# --- appended by infra/infra.sh ---"
+    echo "log.dirs=$KAFKA_DATA"
+    echo "listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
+    echo "advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT"
+    echo "controller.quorum.voters=1@localhost:$KAFKA_CONTROLLER_PORT"
+  } >"$KAFKA_DIR/server.properties"
+
+  # KRaft needs its storage formatted once with a cluster id; keep the id so
+  # restarts reuse the same data (and the schemas stored in it).
+  if [[ ! -s "$KAFKA_DIR/cluster.id" ]]; then
+    "$JAVA_KAFKA" -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
+      kafka.tools.StorageTool random-uuid >"$KAFKA_DIR/cluster.id.tmp"
+    grep -Eq '^[A-Za-z0-9_-]{22}$' "$KAFKA_DIR/cluster.id.tmp" ||
+      die "kafka: could not generate a cluster id (got: $(head -c 200 "$KAFKA_DIR/cluster.id.tmp"))"
+    mv "$KAFKA_DIR/cluster.id.tmp" "$KAFKA_DIR/cluster.id"
+  fi
+  if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
+    log "kafka: formatting storage in $KAFKA_DATA"
+    "$JAVA_KAFKA" -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
+      kafka.tools.StorageTool format --ignore-formatted \
+      -t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" \
+      >"$LOG_DIR/kafka-format.log" 2>&1 ||
+      { tail -n 20 "$LOG_DIR/kafka-format.log" >&2; die "kafka storage format failed (see $LOG_DIR/kafka-format.log)"; }
+  fi
+}
+
+kafka_up() {
+  local pid
+  if pid="$(live_pid "$KAFKA_PID" "$KAFKA_MARKER")"; then
+    # Already ours; it may still be starting (e.g. right after a crash-restart), so wait.
+    wait_until kafka "$KAFKA_PID" "$KAFKA_MARKER" "$LOG_DIR/kafka.log" kafka_ready
+    log "kafka: already running (pid $pid, localhost:$KAFKA_PORT)"
+    return 0
+  fi
+  rm -f "$KAFKA_PID"
+  if port_open "$KAFKA_PORT"; then
+    log "kafka: port $KAFKA_PORT is already served by a process infra.sh did not start -> treating it as an EXTERNAL Kafka that is already up (not managed: 'down' will not touch it)"
+    return 0
+  fi
+  port_open "$KAFKA_CONTROLLER_PORT" &&
+    die "kafka: controller port $KAFKA_CONTROLLER_PORT is in use by another process; free it or set KAFKA_CONTROLLER_PORT"
+
+  JAVA_KAFKA="$(kafka_java)"
+  kafka_download
+  mkdir -p "$KAFKA_DATA"
+  kafka_configure
+
+  log "kafka: starting Kafka $KAFKA_VERSION (KRaft, localhost:$KAFKA_PORT) with $JAVA_KAFKA"
+  local t0=$SECONDS
+  # shellcheck disable=SC2086 # heap options are intentionally word-split
+  start_detached "$KAFKA_PID" "$LOG_DIR/kafka.log" "$KAFKA_DIR" \
+    "$JAVA_KAFKA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true -Dlog4j.configuration="file:$INFRA_SRC/kafka/log4j.properties" \
+    -cp "$KAFKA_CP" kafka.Kafka "$KAFKA_DIR/server.properties"
+  wait_until kafka "$KAFKA_PID" "$KAFKA_MARKER" "$LOG_DIR/kafka.log" kafka_ready
+  kafka_api_check || die "kafka: broker started but does not answer an ApiVersions request; see $LOG_DIR/kafka.log"
+  log "kafka: ready on localhost:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), $((SECONDS - t0))s)"
+}
+
+# --- Apicurio Registry --------------------------------------------------------
+APICURIO_MARKER="quarkus-run.jar"
+
+apicurio_java() {
+  if [[ -n "${APICURIO_JAVA:-}" ]]; then
+    [[ -x "$APICURIO_JAVA" ]] || die "APICURIO_JAVA=$APICURIO_JAVA is not an executable java binary"
+    echo "$APICURIO_JAVA"
+    return
+  fi
+  # Apicurio 3.3 is compiled for Java 21 (class file version 65).
+  find_java 21 || die "Java 21+ is required for Apicurio Registry $APICURIO_VERSION but none was found (checked JAVA_HOME, PATH, /usr/lib/jvm). Install a JDK 21+ or set APICURIO_JAVA=/path/to/java."
+}
+
+apicurio_download() {
+  [[ -f "$APICURIO_HOME/quarkus-run.jar" ]] && return 0
+  require_mvn
+  log "apicurio: downloading Apicurio Registry $APICURIO_VERSION via Maven (first run only, ~160 MB)..."
+  mkdir -p "$INFRA_DIR/downloads"
+  # Run from the (pom-less) downloads dir so Maven does not pick up a project pom.
+  (cd "$INFRA_DIR/downloads" && mvn -q -B org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
+    -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
+    -DoutputDirectory="$INFRA_DIR/downloads") >"$LOG_DIR/mvn-apicurio.log" 2>&1 ||
+    { tail -n 30 "$LOG_DIR/mvn-apicurio.log" >&2; die "Maven could not download Apicurio Registry $APICURIO_VERSION (see $LOG_DIR/mvn-apicurio.log)"; }
+  local tarball="$INFRA_DIR/downloads/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz"
+  rm -rf "$APICURIO_HOME.tmp"
+  mkdir -p "$APICURIO_HOME.tmp"
+  tar -xzf "$tarball" -C "$APICURIO_HOME.tmp"
+  [[ -f "$APICURIO_HOME.tmp/quarkus-run.jar" ]] || die "unexpected archive layout: no quarkus-run.jar in $tarball"
+  rm -rf "$APICURIO_HOME"
+  mv "$APICURIO_HOME.tmp" "$APICURIO_HOME"
+  # The jars are now in ~/.m2 and extracted; the tarball copy is redundant.
+  rm -f "$tarball"
+}
+
+apicurio_up() {
+  local pid
+  if pid="$(live_pid "$APICURIO_PID" "$APICURIO_MARKER")"; then
+    wait_until apicurio "$APICURIO_PID" "$APICURIO_MARKER" "$LOG_DIR/apicurio.log" registry_ready
+    log "apicurio: already running (pid $pid, $REGISTRY_URL)"
+    return 0
+  fi
+  rm -f "$APICURIO_PID"
+  if port_open "$APICURIO_PORT"; then
+    if registry_ready; then
+      log "apicurio: port $APICURIO_PORT is already served by a registry infra.sh did not start -> treating it as EXTERNAL and already up (not managed: 'down' will not touch it)"
+    else
+      log "apicurio: WARNING port $APICURIO_PORT is in use by a process infra.sh did not start, and $REGISTRY_URL/subjects does not answer 200 -> leaving it alone; set APICURIO_PORT to use another port"
+    fi
+    return 0
+  fi
+  port_open "$APICURIO_MGMT_PORT" &&
+    die "apicurio: management port $APICURIO_MGMT_PORT is in use by another process; free it or set APICURIO_MGMT_PORT"
+  port_open "${APICURIO_KAFKA_BOOTSTRAP##*:}" ||
+    die "apicurio: Kafka ($APICURIO_KAFKA_BOOTSTRAP) is not reachable; the registry stores its schemas there"
+
+  local java
+  java="$(apicurio_java)"
+  apicurio_download
+  mkdir -p "$APICURIO_DIR/tmp"
+
+  log "apicurio: starting Apicurio Registry $APICURIO_VERSION (kafkasql on $APICURIO_KAFKA_BOOTSTRAP) with $java"
+  local t0=$SECONDS
+  # Quarkus reads its settings from env vars; kafkasql keeps every schema in the
+  # Kafka topic "kafkasql-journal", so restarts keep what was registered.
+  # Deletion is enabled so tests can clean up subjects (DELETE /subjects/...).
+  local settings=(
+    QUARKUS_HTTP_PORT="$APICURIO_PORT"
+    QUARKUS_MANAGEMENT_PORT="$APICURIO_MGMT_PORT"
+    APICURIO_STORAGE_KIND=kafkasql
+    APICURIO_KAFKASQL_BOOTSTRAP_SERVERS="$APICURIO_KAFKA_BOOTSTRAP"
+    # Startup waits for at least one empty poll of the snapshots topic; 1 s
+    # instead of 5 s saves ~8 s per start and changes nothing else for dev use.
+    APICURIO_KAFKASQL_CONSUMER_POLL_TIMEOUT=1000
+    APICURIO_STORAGE_SNAPSHOT_LOCATION="$APICURIO_DIR/tmp"
+    APICURIO_IMPORT_WORK_DIR="$APICURIO_DIR/tmp"
+    APICURIO_REST_DELETION_GROUP_ENABLED=true
+    APICURIO_REST_DELETION_ARTIFACT_ENABLED=true
+    APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=true
+    # The built-in log format has a broken date pattern ("2025-11+00-28").
+    QUARKUS_LOG_CONSOLE_FORMAT='%d{yyyy-MM-dd HH:mm:ss,SSS} %-5p [%c{3.}] (%t) %s%e%n'
+  )
+  # SerialGC: a single-user dev registry does not need G1; on 2 cores it
+  # starts ~25% faster and uses ~60 MB less RSS.
+  # shellcheck disable=SC2086 # heap options are intentionally word-split
+  start_detached "$APICURIO_PID" "$LOG_DIR/apicurio.log" "$APICURIO_DIR" \
+    env "${settings[@]}" \
+    "$java" $APICURIO_HEAP_OPTS -XX:+UseSerialGC -Djava.io.tmpdir="$APICURIO_DIR/tmp" \
+    -jar "$APICURIO_HOME/quarkus-run.jar"
+  wait_until apicurio "$APICURIO_PID" "$APICURIO_MARKER" "$LOG_DIR/apicurio.log" registry_ready
+  log "apicurio: ready at $REGISTRY_URL (pid $(cat "$APICURIO_PID"), $((SECONDS - t0))s)"
+}
+
+# --- Commands -------------------------------------------------------------------
+cmd_up() {
+  command -v curl >/dev/null 2>&1 || die "curl is required (used to check the registry is up)"
+  kafka_up
+  apicurio_up
+  log "up: Kafka localhost:$KAFKA_PORT | Schema Registry (Confluent API) $REGISTRY_URL"
+}
+
+cmd_down() {
+  # Registry first: it is a Kafka client and would otherwise spin on reconnects.
+  stop_pid apicurio "$APICURIO_PID" "$APICURIO_MARKER" "$APICURIO_PORT"
+  stop_pid kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_PORT"
+}
+
+status_line() {
+  local name="$1" pidfile="$2" marker="$3" port="$4" pid
+  if pid="$(live_pid "$pidfile" "$marker")"; then
+    if port_open "$port"; then
+      printf '%-9s up        pid %-8s port %s\n' "$name" "$pid" "$port"
+    else
+      printf '%-9s starting  pid %-8s port %s (not listening yet)\n' "$name" "$pid" "$port"
+      return 1
+    fi
+  elif port_open "$port"; then
+    printf '%-9s external  pid -        port %s (served by a process infra.sh did not start)\n' "$name" "$port"
+  else
+    printf '%-9s down      pid -        port %s\n' "$name" "$port"
+    return 1
+  fi
+}
+
+cmd_status() {
+  local rc=0
+  status_line kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_PORT" || rc=1
+  status_line apicurio "$APICURIO_PID" "$APICURIO_MARKER" "$APICURIO_PORT" || rc=1
+  echo "logs: $LOG_DIR"
+  return $rc
+}
+
+main() {
+  local cmd="${1:-}"
+  case "$cmd" in
+    up | down | status) ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  esac
+  mkdir -p "$INFRA_DIR" "$KAFKA_DIR" "$APICURIO_DIR" "$LOG_DIR"
+  # Serialize up/down (e.g. two test runners calling `up` at once); status
+  # only reads, so it never waits behind a slow start.
+  if [[ "$cmd" != status ]] && command -v flock >/dev/null 2>&1; then
+    exec 9>"$INFRA_DIR/infra.lock"
+    flock 9
+  fi
+  "cmd_$cmd"
+}
+
+main "$@"
