@@ -16,7 +16,9 @@ export function toRegistryError(error: unknown, context: { subject?: string; sch
   const status = typeof error === 'object' && error && 'status' in error ? Number((error as { status: unknown }).status) : 0;
   const message = error instanceof Error ? error.message : String(error);
   const causeText = error instanceof Error && error.cause instanceof Error ? ` ${error.cause.message}` : '';
-  if (NETWORK_ERROR.test(message + causeText) || status === 0 || status === 408 || status >= 500) {
+  const networkish = (status === 0 || status === 400) && NETWORK_ERROR.test(message + causeText);
+  const aborted = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+  if (networkish || aborted || status === 408 || status >= 500) {
     return new RegistryUnavailableError(`schema registry unavailable: ${message}${causeText}`, { cause: error });
   }
   if (status === 404 && context.schemaId !== undefined) return new UnknownSchemaIdError(context.schemaId);

@@ -43,6 +43,8 @@ export async function retryForever(fn: () => Promise<void>, options: RetryForeve
       const wait = Math.min(maxBackoffMs, 250 * 2 ** attempt);
       options.logger.warn(`${options.what} failed (${(error as Error).message}); retrying in ${wait} ms`);
       await new Promise((resolve) => setTimeout(resolve, wait));
+      // Shutdown may have begun during the wait: do not start another attempt.
+      if (options.isStopping()) throw error;
     }
   }
 }

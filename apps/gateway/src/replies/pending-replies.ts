@@ -24,6 +24,7 @@ export class PendingReplies {
 
   /** Registered before the raw record is produced, so that a fast answer cannot be missed. */
   wait(id: string, timeoutMs: number): Promise<Prediction> {
+    if (this.waiters.has(id)) return Promise.reject(new Error(`already waiting for ${id}`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
