@@ -1,5 +1,4 @@
-import { waitFor } from '@app/testing';
-import { freePort, isolatedEnv, postJson, RunningService, startService, stopService, waitReady } from '../support/services';
+import { freePort, isolatedEnv, postJson, RunningService, startService, stopService, waitFor, waitReady } from '@app/testing';
 
 describe('gateway when its dependencies are missing', () => {
   const started: RunningService[] = [];
@@ -22,7 +21,7 @@ describe('gateway when its dependencies are missing', () => {
     const gateway = await startGateway(isolatedEnv({ KAFKA_BROKERS: `localhost:${await freePort()}` }));
     const ready = await fetch(`${gateway.url}/health/ready`);
     expect(ready.status).toBe(503);
-    expect((await ready.json()).checks.kafka).toBe('down');
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks.kafka).toBe('down');
     const res = await postJson(`${gateway.url}/predict`, { text: 'hello' });
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ error: 'unavailable' });
@@ -35,7 +34,7 @@ describe('gateway when its dependencies are missing', () => {
     );
     const ready = await fetch(`${gateway.url}/health/ready`);
     expect(ready.status).toBe(503);
-    expect((await ready.json()).checks.registry).toBe('down');
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks.registry).toBe('down');
     const res = await postJson(`${gateway.url}/v1/predict`, { texts: ['hello'] });
     expect(res.status).toBe(503);
     expect(res.body.message).toMatch(/registry/);

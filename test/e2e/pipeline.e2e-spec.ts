@@ -6,12 +6,22 @@ import { AvroCodec, RawText, SchemaRegistryAdapter, TokenizedText } from '@app/a
 import { loadConfig } from '@app/config';
 import { createKafka, DLQ_HEADERS, dlqTopicFor, readDlqHeaders } from '@app/kafka';
 import { loadModelInfo, OnnxClassifier } from '@app/model';
-import { uniqueSuffix, waitFor } from '@app/testing';
+import {
+  AppName,
+  isolatedEnv,
+  postJson,
+  ROOT,
+  RunningService,
+  startPipeline,
+  startService,
+  stopService,
+  TopicReader,
+  uniqueSuffix,
+  waitFor,
+  waitReady,
+} from '@app/testing';
 import { TextTokenizer } from '@app/tokenizer';
 import { Kafka, Producer } from 'kafkajs';
-import { AppName, postJson, ROOT, RunningService, startPipeline, startService, stopService, waitReady } from '../support/services';
-import { isolatedEnv } from '../support/services';
-import { TopicReader } from '../support/topic-reader';
 
 const testSplit = readFileSync(join(ROOT, 'test/fixtures/model/test-split.jsonl'), 'utf8')
   .split('\n')

@@ -2,7 +2,7 @@ import { Module, OnApplicationBootstrap } from '@nestjs/common';
 import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistration, SchemaRegistryAdapter } from '@app/avro';
 import { ConfigModule } from '@app/config';
 import { KafkaConnection, KafkaModule } from '@app/kafka';
-import { ObservabilityModule, ReadinessCheck } from '@app/observability';
+import { HealthController, ObservabilityModule, ReadinessCheck, readinessChecks } from '@app/observability';
 import { PREDICTION_DESERIALIZER, RAW_SERIALIZER } from './gateway.constants';
 import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
@@ -14,9 +14,11 @@ import { PredictionListener } from './replies/prediction.listener';
     ConfigModule,
     KafkaModule,
     AvroModule,
-    ObservabilityModule.forRoot({
-      inject: [KafkaConnection, SchemaRegistration, SchemaRegistryAdapter, PredictionListener],
-      useFactory: (
+    ObservabilityModule,
+  ],
+  controllers: [PredictController, HealthController],
+  providers: [
+    readinessChecks([KafkaConnection, SchemaRegistration, SchemaRegistryAdapter, PredictionListener], (
         kafka: KafkaConnection,
         schemas: SchemaRegistration,
         registry: SchemaRegistryAdapter,
@@ -26,11 +28,7 @@ import { PredictionListener } from './replies/prediction.listener';
         { name: 'registry', check: () => registry.listSubjects().then(() => true) },
         { name: 'schemas', check: () => schemas.isRegistered },
         { name: 'predictions-listener', check: () => listener.isListening },
-      ],
-    }),
-  ],
-  controllers: [PredictController],
-  providers: [
+      ]),
     PredictService,
     PendingReplies,
     PredictionListener,

@@ -3,7 +3,7 @@ import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistra
 import { APP_CONFIG, AppConfig, ConfigModule } from '@app/config';
 import { KafkaConnection, KafkaModule } from '@app/kafka';
 import { loadModelInfo, ModelInfo, OnnxClassifier } from '@app/model';
-import { ObservabilityModule, ReadinessCheck } from '@app/observability';
+import { HealthController, ObservabilityModule, ReadinessCheck, readinessChecks } from '@app/observability';
 import { TokenizedConsumer } from './consumer/tokenized.consumer';
 import { CLASSIFIER, MODEL_INFO, PREDICTION_SERIALIZER, TOKENIZED_DESERIALIZER } from './inference.constants';
 import { InferenceService } from './predict/inference.service';
@@ -13,16 +13,15 @@ import { InferenceService } from './predict/inference.service';
     ConfigModule,
     KafkaModule,
     AvroModule,
-    ObservabilityModule.forRoot({
-      inject: [KafkaConnection, SchemaRegistration, TokenizedConsumer],
-      useFactory: (kafka: KafkaConnection, schemas: SchemaRegistration, consumer: TokenizedConsumer): ReadinessCheck[] => [
+    ObservabilityModule,
+  ],
+  controllers: [HealthController],
+  providers: [
+    readinessChecks([KafkaConnection, SchemaRegistration, TokenizedConsumer], (kafka: KafkaConnection, schemas: SchemaRegistration, consumer: TokenizedConsumer): ReadinessCheck[] => [
         { name: 'kafka', check: () => kafka.isReady },
         { name: 'schemas', check: () => schemas.isRegistered },
         { name: 'consumer', check: () => consumer.isJoined },
-      ],
-    }),
-  ],
-  providers: [
+      ]),
     InferenceService,
     TokenizedConsumer,
     { provide: MODEL_INFO, inject: [APP_CONFIG], useFactory: (config: AppConfig) => loadModelInfo(config.model.dir) },

@@ -3,7 +3,7 @@ import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistra
 import { APP_CONFIG, AppConfig, ConfigModule } from '@app/config';
 import { KafkaConnection, KafkaModule } from '@app/kafka';
 import { loadModelInfo, ModelInfo } from '@app/model';
-import { ObservabilityModule, ReadinessCheck } from '@app/observability';
+import { HealthController, ObservabilityModule, ReadinessCheck, readinessChecks } from '@app/observability';
 import { TextTokenizer } from '@app/tokenizer';
 import { MODEL_ID, RAW_DESERIALIZER, TOKENIZED_SERIALIZER } from './preprocessor.constants';
 import { TokenizeController } from './tokenize/tokenize.controller';
@@ -16,16 +16,14 @@ const MODEL_INFO = Symbol('MODEL_INFO');
     ConfigModule,
     KafkaModule,
     AvroModule,
-    ObservabilityModule.forRoot({
-      inject: [KafkaConnection, SchemaRegistration],
-      useFactory: (kafka: KafkaConnection, schemas: SchemaRegistration): ReadinessCheck[] => [
+    ObservabilityModule,
+  ],
+  controllers: [TokenizeController, HealthController],
+  providers: [
+    readinessChecks([KafkaConnection, SchemaRegistration], (kafka: KafkaConnection, schemas: SchemaRegistration): ReadinessCheck[] => [
         { name: 'kafka', check: () => kafka.isReady },
         { name: 'schemas', check: () => schemas.isRegistered },
-      ],
-    }),
-  ],
-  controllers: [TokenizeController],
-  providers: [
+      ]),
     TokenizeService,
     { provide: MODEL_INFO, inject: [APP_CONFIG], useFactory: (config: AppConfig) => loadModelInfo(config.model.dir) },
     { provide: MODEL_ID, inject: [MODEL_INFO], useFactory: (info: ModelInfo) => `${info.name}@${info.version}` },

@@ -1,21 +1,18 @@
-import { DynamicModule, FactoryProvider, Module } from '@nestjs/common';
-import { HealthController } from './health.controller';
+import { FactoryProvider, Global, Module } from '@nestjs/common';
 import { MetricsService } from './metrics.service';
 import { READINESS_CHECKS, ReadinessCheck } from './readiness';
 
-/** /health/live, /health/ready and /metrics for a service; `checks` provides its ReadinessCheck[]. */
-@Module({})
-export class ObservabilityModule {
-  static forRoot(checks: {
-    inject: NonNullable<FactoryProvider['inject']>;
-    useFactory: (...deps: any[]) => ReadinessCheck[];
-  }): DynamicModule {
-    return {
-      module: ObservabilityModule,
-      global: true,
-      controllers: [HealthController],
-      providers: [MetricsService, { provide: READINESS_CHECKS, ...checks }],
-      exports: [MetricsService],
-    };
-  }
+/**
+ * MetricsService for the whole app. Each app adds HealthController to its own controllers and
+ * provides its checks with `readinessChecks(...)`, since they depend on the app's own providers.
+ */
+@Global()
+@Module({ providers: [MetricsService], exports: [MetricsService] })
+export class ObservabilityModule {}
+
+export function readinessChecks(
+  inject: NonNullable<FactoryProvider['inject']>,
+  useFactory: (...deps: any[]) => ReadinessCheck[],
+): FactoryProvider<ReadinessCheck[]> {
+  return { provide: READINESS_CHECKS, inject, useFactory };
 }

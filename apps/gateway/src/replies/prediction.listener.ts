@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { AvroDeserializer } from '@app/avro';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { KAFKA_CLIENT, retryForever } from '@app/kafka';
+import { KAFKA_CLIENT, KafkaConnection, retryForever } from '@app/kafka';
 import { randomUUID } from 'node:crypto';
 import { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { PREDICTION_DESERIALIZER } from '../gateway.constants';
@@ -25,6 +25,7 @@ export class PredictionListener implements BeforeApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(PREDICTION_DESERIALIZER) private readonly deserializer: AvroDeserializer<'prediction'>,
     private readonly pending: PendingReplies,
+    private readonly connection: KafkaConnection,
   ) {
     this.consumer = kafka.consumer({
       groupId: `${config.kafka.groupIdPrefix}gateway-${this.instanceId}`,
@@ -45,6 +46,8 @@ export class PredictionListener implements BeforeApplicationShutdown {
   start(): void {
     retryForever(
       async () => {
+        // The topics exist once the connection is ready; subscribing earlier races their creation.
+        await this.connection.whenReady();
         await this.consumer.connect();
         // Only predictions produced from now on matter to this new group.
         await this.consumer.subscribe({ topic: this.config.topics.predictions, fromBeginning: false });

@@ -1,10 +1,12 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
-import { uniqueSuffix, waitFor } from '@app/testing';
+import { join } from 'node:path';
+import { projectRoot } from '@app/config';
+import { uniqueSuffix } from './unique';
+import { waitFor } from './wait-for';
 
-export const ROOT = resolve(__dirname, '../..');
+export const ROOT = projectRoot();
 export type AppName = 'gateway' | 'preprocessor' | 'inference';
 const PORT_ENV: Record<AppName, string> = { gateway: 'GATEWAY_PORT', preprocessor: 'PREPROCESSOR_PORT', inference: 'INFERENCE_PORT' };
 
@@ -39,13 +41,13 @@ export interface RunningService {
   exited: Promise<number | null>;
 }
 
-/** Starts a built service as a user does (`node dist/apps/<app>/main.js`), logging to .e2e/logs. */
+/** Starts a built service as a user does (`node dist/apps/<app>/apps/<app>/src/main.js`), logging to .e2e/logs. */
 export async function startService(app: AppName, env: Record<string, string>): Promise<RunningService> {
   const port = await freePort();
   const logs = join(ROOT, '.e2e', 'logs');
   mkdirSync(logs, { recursive: true });
   const log = createWriteStream(join(logs, `${app}-${port}.log`));
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', app, 'main.js')], {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', app, 'apps', app, 'src', 'main.js')], {
     cwd: ROOT,
     env: { ...process.env, ...env, [PORT_ENV[app]]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 import { Consumer, IHeaders, Kafka } from 'kafkajs';
-import { uniqueName, waitFor } from '@app/testing';
+import { uniqueName } from './unique';
+import { waitFor } from './wait-for';
 
 export interface ReadMessage {
   key: string | null;

@@ -1,0 +1,72 @@
+/** @jest-environment ./libs/model/testing/onnxruntime-jest-environment.ts */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_MODEL_DIR, projectRoot } from '@app/config';
+import { loadModelInfo, ModelInfo, OnnxClassifier } from '@app/model';
+import { TextTokenizer } from '@app/tokenizer';
+
+// Acceptance: the TypeScript serving path (@app/tokenizer ids → onnxruntime-node) gives the logits
+// Python onnxruntime gave for the committed model (test/fixtures/model/fixtures.json, written by
+// tools/model/build_model.py one text at a time).
+const TOLERANCE = 1e-4;
+const FIXTURES = join(projectRoot(), 'test', 'fixtures', 'model', 'fixtures.json');
+
+interface Fixture {
+  text: string;
+  input_ids: number[];
+  logits: number[];
+}
+
+interface Mismatch {
+  index: number;
+  text: string;
+  expected: number[];
+  actual: number[];
+  delta: number;
+}
+
+function maxAbsDelta(a: number[], b: number[]): number {
+  if (a.length !== b.length) return Infinity;
+  return Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+}
+
+describe('default model: onnxruntime-node against the Python fixtures', () => {
+  let info: ModelInfo;
+  let tokenizer: TextTokenizer;
+  let classifier: OnnxClassifier;
+  let doc: { model: string; max_length: number; items: Fixture[] };
+
+  beforeAll(async () => {
+    if (!existsSync(FIXTURES)) throw new Error(`${FIXTURES} is missing: run tools/model/build.sh`);
+    doc = JSON.parse(readFileSync(FIXTURES, 'utf8')) as typeof doc;
+    info = loadModelInfo(DEFAULT_MODEL_DIR);
+    tokenizer = TextTokenizer.fromFile(info.tokenizerPath, info.maxLength);
+    classifier = await OnnxClassifier.create(info, { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' });
+  });
+
+  afterAll(async () => {
+    await classifier?.release();
+  });
+
+  it('describes the model the fixtures were made with', () => {
+    expect(info.name).toBe(doc.model);
+    expect(info.maxLength).toBe(doc.max_length);
+    expect(doc.items.length).toBeGreaterThanOrEqual(200);
+    expect(classifier.inputNames).toEqual(expect.arrayContaining(['input_ids', 'attention_mask']));
+  });
+
+  it(`matches every fixture's logits within ${TOLERANCE} (batches of 1, ids from @app/tokenizer)`, async () => {
+    const mismatches: Mismatch[] = [];
+    let worst = 0;
+    for (const [index, item] of doc.items.entries()) {
+      const ids = tokenizer.encode(item.text).inputIds;
+      expect(ids).toEqual(item.input_ids);
+      const [actual] = (await classifier.run([ids])).logits;
+      const delta = maxAbsDelta(actual, item.logits);
+      worst = Math.max(worst, delta);
+      if (!(delta <= TOLERANCE)) mismatches.push({ index, text: item.text.slice(0, 60), expected: item.logits, actual, delta });
+    }
+    expect(mismatches).toEqual([]);
+    expect(worst).toBeLessThanOrEqual(TOLERANCE);
+  }, 300_000);
+});
