@@ -7,7 +7,7 @@ const moduleNameMapper = pathsToModuleNameMapper(compilerOptions.paths, { prefix
 
 const base = {
   preset: 'ts-jest',
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/native-typed-arrays.environment.js',
   rootDir: '.',
   moduleNameMapper,
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] as [string, Record<string, unknown>] },

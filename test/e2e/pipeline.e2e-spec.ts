@@ -29,7 +29,7 @@ const testSplit = readFileSync(join(ROOT, 'test/fixtures/model/test-split.jsonl'
   .map((line) => JSON.parse(line) as { text: string; label: string });
 
 describe('the pipeline, end to end, as three services on a real Kafka and registry', () => {
-  const env = isolatedEnv({ MAX_TEXT_BYTES: '4096', MAX_BODY_BYTES: '65536', PREDICT_TIMEOUT_MS: '60000' });
+  const env = isolatedEnv({ MAX_TEXT_BYTES: '4096', MAX_BODY_BYTES: '65536', PREDICT_TIMEOUT_MS: '30000' });
   const config = loadConfig({ ...process.env, ...env });
   let services: Record<AppName, RunningService>;
   let kafka: Kafka;
@@ -239,10 +239,10 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
           }
         }),
       );
-      expect(results).toHaveLength(200);
-      expect(results.filter((s) => s === 200)).toHaveLength(200);
+      const byStatus = results.reduce<Record<number, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
+      expect(byStatus).toEqual({ 200: 200 });
     } finally {
       await stopService(second);
     }
-  });
+  }, 600_000);
 });

@@ -2,13 +2,22 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR, projectRoot } from '@app/config';
-import { loadModelInfo, ModelInfo, OnnxClassifier } from '@app/model';
+import { loadModelInfo, ModelInfo, OnnxClassifier, softmax } from '@app/model';
 import { TextTokenizer } from '@app/tokenizer';
 
 // Acceptance: the TypeScript serving path (@app/tokenizer ids → onnxruntime-node) gives the logits
 // Python onnxruntime gave for the committed model (test/fixtures/model/fixtures.json, written by
 // tools/model/build_model.py one text at a time).
 const TOLERANCE = 1e-4;
+
+// Batched runs cannot meet TOLERANCE with this model, and not because of padding code: model.onnx
+// is int8 with *dynamic* activation quantization (DynamicQuantizeLinear, one scale per tensor), so
+// each row's logits depend on everything else in the batch, pads included. Python onnxruntime
+// shows the same (a text run next to one 128-token text moves by 0.29 in both). Measured on the
+// 300 fixtures in batches of 32 (file order): max |Δlogit| 0.84, max |ΔP(spam)| 0.19, no label
+// flips. These bounds pin that behaviour; a regression in padding would blow far past them.
+const BATCHED_MAX_LOGIT_DELTA = 1.0;
+const BATCHED_MAX_PROB_DELTA = 0.25;
 const FIXTURES = join(projectRoot(), 'test', 'fixtures', 'model', 'fixtures.json');
 
 interface Fixture {
@@ -68,5 +77,31 @@ describe('default model: onnxruntime-node against the Python fixtures', () => {
     }
     expect(mismatches).toEqual([]);
     expect(worst).toBeLessThanOrEqual(TOLERANCE);
+  }, 300_000);
+
+  it('stays within the documented batching bounds for padded batches of 32 (int8 dynamic quantization)', async () => {
+    let worstLogit = 0;
+    let worstProb = 0;
+    const flips: Mismatch[] = [];
+    for (let start = 0; start < doc.items.length; start += 32) {
+      const batch = doc.items.slice(start, start + 32);
+      const { logits, padLength } = await classifier.run(batch.map((item) => item.input_ids));
+      expect(padLength).toBe(Math.max(...batch.map((item) => item.input_ids.length)));
+      batch.forEach((item, row) => {
+        const delta = maxAbsDelta(logits[row], item.logits);
+        const [expected, actual] = [softmax(item.logits), softmax(logits[row])];
+        const probDelta = maxAbsDelta(actual, expected);
+        worstLogit = Math.max(worstLogit, delta);
+        worstProb = Math.max(worstProb, probDelta);
+        const label = (p: number[]) => p.indexOf(Math.max(...p));
+        // A label may only flip where Python itself was within the probability bound of a tie.
+        if (label(actual) !== label(expected) && Math.abs(expected[0] - expected[1]) / 2 >= BATCHED_MAX_PROB_DELTA) {
+          flips.push({ index: start + row, text: item.text.slice(0, 60), expected: item.logits, actual: logits[row], delta });
+        }
+      });
+    }
+    expect(flips).toEqual([]);
+    expect(worstLogit).toBeLessThanOrEqual(BATCHED_MAX_LOGIT_DELTA);
+    expect(worstProb).toBeLessThanOrEqual(BATCHED_MAX_PROB_DELTA);
   }, 300_000);
 });

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AvroSerializer, Prediction, SchemaRegistration } from '@app/avro';
 import { APP_CONFIG, AppConfig, CLOCK, Clock } from '@app/config';
 import { KafkaConnection, KafkaProducerAdapter } from '@app/kafka';
@@ -14,6 +14,8 @@ const PRODUCE_TIMEOUT_MS = 5_000;
 
 @Injectable()
 export class PredictService {
+  private readonly logger = new Logger(PredictService.name);
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(RAW_SERIALIZER) private readonly serializer: AvroSerializer<'raw'>,
@@ -50,6 +52,7 @@ export class PredictService {
     } catch (error) {
       records.forEach((r) => this.pending.cancel(r.id, error as Error));
       if (error instanceof ReplyTimeoutError) {
+        this.logger.warn(`${error.message} (${records.length} texts in the request; ${this.pending.size} replies pending)`);
         throw timedOut(`no prediction within PREDICT_TIMEOUT_MS=${this.config.limits.predictTimeoutMs} ms`);
       }
       throw error;

@@ -1,0 +1,192 @@
+// npm run bench — a benchmark, never part of the tests. Starts what it needs (infra, services on
+// isolated topics), measures (a)–(e) of the README's "Benchmark" section plus the overload run, and
+// writes bench/results/<timestamp>.{json,md,svg}. BENCH_QUICK=1 shrinks every run for a smoke check.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, projectRoot } from '@app/config';
+import { waitFor } from '@app/testing';
+import { benchTexts, percentile } from './bench-texts';
+import { measureCeiling } from './ceiling';
+import { BenchPipeline, httpLoad, latencyStats, meanBatchSize, producePaced, rateOf, rssMb } from './pipeline-bench';
+import { ceilingPlot } from './svg-plot';
+
+const quick = process.env.BENCH_QUICK === '1';
+const N = quick ? 300 : 2000;
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+async function main(): Promise<void> {
+  const root = projectRoot();
+  if (process.env.INFRA_EXTERNAL !== '1') execFileSync('bash', [join(root, 'infra/infra.sh'), 'up'], { stdio: 'inherit' });
+  log('building the services');
+  for (const app of ['gateway', 'preprocessor', 'inference']) execFileSync('npx', ['nest', 'build', app], { cwd: root, stdio: 'inherit' });
+
+  const config = loadConfig();
+  const texts = benchTexts(N);
+  const results: Record<string, unknown> = {
+    started_at: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    model_dir: config.model.dir,
+    batch: config.batch,
+    inference: config.inference,
+    texts: N,
+  };
+
+  log('(a) ceiling: onnxruntime-node alone');
+  const sizes = quick ? [1, 8, 32] : [1, 2, 4, 8, 16, 32, 64, 128, 256];
+  const ceiling = await measureCeiling(config, texts.slice(0, quick ? 128 : 512), sizes);
+  const best = ceiling.reduce((a, b) => (b.texts_per_s > a.texts_per_s ? b : a));
+  results.ceiling = ceiling;
+  results.ceiling_texts_per_s = best.texts_per_s;
+  results.ceiling_best_batch_size = best.batch_size;
+
+  log('(b) inference service alone, from a pre-filled tokenized topic');
+  {
+    const p = BenchPipeline.create();
+    await p.connect();
+    const ids = await p.produceTokenized(texts);
+    await p.start('inference');
+    await p.waitAll(ids, 600_000);
+    const preds = await p.decoded(ids);
+    const span = (Math.max(...preds.map((x) => x.predictedAt)) - Math.min(...preds.map((x) => x.predictedAt))) / 1000;
+    results.service_texts_per_s = preds.length / Math.max(span, 0.001);
+    const m = await p.metrics('inference');
+    results.token_efficiency = m.inference_real_tokens_total / m.inference_padded_tokens_total;
+    results.service_mean_batch_size = meanBatchSize(preds);
+    await p.stop();
+  }
+
+  log('(c) whole pipeline: raw in, predictions out');
+  const p = BenchPipeline.create();
+  await p.connect();
+  await p.start('preprocessor', 'inference', 'gateway');
+  {
+    const ids = await p.produceRaw(texts);
+    await p.waitAll(ids, 600_000);
+    const preds = await p.decoded(ids);
+    results.pipeline_texts_per_s = rateOf(preds, 'createdAt');
+    results.pipeline_mean_batch_size = meanBatchSize(preds);
+    const m = await p.metrics('inference');
+    results.pipeline_token_efficiency = m.inference_real_tokens_total / m.inference_padded_tokens_total;
+  }
+  const c = results.pipeline_texts_per_s as number;
+
+  log('(d) the same pipeline with BATCH_MAX_SIZE=1');
+  {
+    const p1 = BenchPipeline.create({ BATCH_MAX_SIZE: '1' });
+    await p1.connect();
+    await p1.start('preprocessor', 'inference');
+    const ids = await p1.produceRaw(texts.slice(0, quick ? 100 : 600));
+    await p1.waitAll(ids, 600_000);
+    results.pipeline_batch1_texts_per_s = rateOf(await p1.decoded(ids), 'createdAt');
+    await p1.stop();
+  }
+
+  log('(e) sync HTTP /predict, 32 clients');
+  {
+    const load = await httpLoad(p.service('gateway').url, texts.slice(0, quick ? 96 : 640), 32);
+    Object.assign(results, {
+      http_concurrency: 32,
+      http_requests: load.latencies.length,
+      http_errors: load.errors,
+      http_texts_per_s: load.latencies.length / load.seconds,
+      p50_ms: percentile(load.latencies, 50),
+      p95_ms: percentile(load.latencies, 95),
+      p99_ms: percentile(load.latencies, 99),
+    });
+  }
+
+  log('latency at light load (4 texts/s) and at 50% of (c)');
+  {
+    const light = await producePaced(p, texts, 4, quick ? 5 : 10);
+    await p.waitAll(light.ids, 120_000);
+    const lightStats = latencyStats(light.ids, p, light.sentAt);
+    const half = await producePaced(p, texts, c / 2, quick ? 8 : 30);
+    await p.waitAll(half.ids, 300_000);
+    const halfStats = latencyStats(half.ids, p, half.sentAt);
+    Object.assign(results, {
+      light_load_e2e_p50_ms: lightStats.p50_ms,
+      light_load_e2e_p99_ms: lightStats.p99_ms,
+      half_load_rate_texts_per_s: c / 2,
+      half_load_e2e_p50_ms: halfStats.p50_ms,
+      half_load_e2e_p99_ms: halfStats.p99_ms,
+    });
+  }
+
+  const overloadSeconds = quick ? 10 : Number(process.env.BENCH_OVERLOAD_S ?? 60);
+  log(`overload: 3 × (c) for ${overloadSeconds} s, inference RSS sampled every second`);
+  {
+    const pid = p.service('inference').process.pid!;
+    const samples: number[] = [rssMb(pid)];
+    const sampler = setInterval(() => samples.push(rssMb(pid)), 1000);
+    const over = await producePaced(p, texts, 3 * c, overloadSeconds);
+    await waitFor(() => over.ids.every((id) => p.received.has(id)), { timeoutMs: 60 * 60_000, intervalMs: 1000, description: 'overload backlog drained' });
+    clearInterval(sampler);
+    const lost = over.ids.filter((id) => !p.received.has(id)).length;
+    Object.assign(results, {
+      overload_rate_texts_per_s: 3 * c,
+      overload_texts: over.ids.length,
+      overload_lost: lost,
+      overload_rss_mb: Math.max(...samples),
+      overload_rss_start_mb: samples[0],
+    });
+  }
+  await p.stop();
+
+  const ratio = (a: string, b: string) => (results[a] as number) / (results[b] as number);
+  results.targets = {
+    'service ≥ 85% of ceiling': { value: ratio('service_texts_per_s', 'ceiling_texts_per_s'), met: ratio('service_texts_per_s', 'ceiling_texts_per_s') >= 0.85 },
+    'pipeline ≥ 75% of ceiling': { value: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s'), met: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s') >= 0.75 },
+    'pipeline ≥ 4 × batch-1 pipeline': { value: ratio('pipeline_texts_per_s', 'pipeline_batch1_texts_per_s'), met: ratio('pipeline_texts_per_s', 'pipeline_batch1_texts_per_s') >= 4 },
+    'token efficiency ≥ 0.8': { value: results.token_efficiency, met: (results.token_efficiency as number) >= 0.8 },
+    'p99 at 50% load ≤ 3 × light-load p50': { value: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms'), met: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms') <= 3 },
+    'overload RSS < 1.5 GB, nothing lost': { value: results.overload_rss_mb, met: (results.overload_rss_mb as number) < 1536 && results.overload_lost === 0 },
+  };
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const dir = join(root, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(dir, `${stamp}.svg`), ceilingPlot(ceiling, `onnxruntime-node ceiling (${config.inference.device}), ${cpus().length} cores`));
+  const md = markdown(results, ceiling);
+  writeFileSync(join(dir, `${stamp}.md`), md);
+  process.stdout.write(md);
+  log(`wrote bench/results/${stamp}.{json,md,svg}`);
+}
+
+function markdown(r: Record<string, any>, ceiling: { batch_size: number; texts_per_s: number; p50_batch_ms: number; p99_batch_ms: number }[]): string {
+  const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : String(v));
+  const lines = [
+    `# Benchmark ${r.started_at}`,
+    '',
+    `${r.texts} mixed-length texts; ${r.machine.cpus} cores (${r.machine.model}); batch caps ${JSON.stringify(r.batch)}`,
+    '',
+    '| batch size | texts/s | p50 batch ms | p99 batch ms |',
+    '| ---: | ---: | ---: | ---: |',
+    ...ceiling.map((c) => `| ${c.batch_size} | ${f(c.texts_per_s)} | ${f(c.p50_batch_ms)} | ${f(c.p99_batch_ms)} |`),
+    '',
+    '| figure | value |',
+    '| --- | ---: |',
+    ...[
+      'ceiling_texts_per_s', 'service_texts_per_s', 'pipeline_texts_per_s', 'pipeline_batch1_texts_per_s',
+      'token_efficiency', 'pipeline_token_efficiency', 'service_mean_batch_size', 'pipeline_mean_batch_size',
+      'p50_ms', 'p95_ms', 'p99_ms', 'http_texts_per_s', 'http_errors', 'light_load_e2e_p50_ms', 'light_load_e2e_p99_ms',
+      'half_load_e2e_p50_ms', 'half_load_e2e_p99_ms', 'overload_texts', 'overload_lost', 'overload_rss_mb',
+    ].map((k) => `| ${k} | ${f(r[k], k.includes('efficiency') ? 3 : 1)} |`),
+    '',
+    '| target | value | met |',
+    '| --- | ---: | :---: |',
+    ...Object.entries(r.targets as Record<string, { value: number; met: boolean }>).map(([k, v]) => `| ${k} | ${f(v.value, 3)} | ${v.met ? 'yes' : 'no'} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`[bench] failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

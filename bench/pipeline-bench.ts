@@ -1,0 +1,213 @@
+import { readFileSync } from 'node:fs';
+import { AvroCodec, Prediction, RawText, SchemaRegistryAdapter } from '@app/avro';
+import { AppConfig, loadConfig } from '@app/config';
+import { createKafka } from '@app/kafka';
+import { loadModelInfo } from '@app/model';
+import { isolatedEnv, postJson, RunningService, startService, stopService, TopicReader, waitReady } from '@app/testing';
+import { TextTokenizer } from '@app/tokenizer';
+import { Kafka, logLevel, Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import { percentile } from './bench-texts';
+
+/** One isolated pipeline (its own topics and groups) plus the clients the benchmark drives it with. */
+export class BenchPipeline {
+  readonly config: AppConfig;
+  readonly services: RunningService[] = [];
+  kafka!: Kafka;
+  producer!: Producer;
+  codec!: AvroCodec;
+  predictions!: TopicReader;
+  readonly received = new Map<string, { at: number; prediction?: Prediction }>();
+
+  constructor(readonly env: Record<string, string>) {
+    this.config = loadConfig({ ...process.env, ...env });
+  }
+
+  static create(overrides: Record<string, string> = {}): BenchPipeline {
+    return new BenchPipeline(isolatedEnv(overrides));
+  }
+
+  async connect(): Promise<void> {
+    this.kafka = createKafka(this.config.kafka.brokers, 'bench', logLevel.ERROR);
+    this.producer = this.kafka.producer({ idempotent: true });
+    await this.producer.connect();
+    this.codec = new AvroCodec(new SchemaRegistryAdapter(this.config.registry.url), {
+      raw: this.config.topics.raw,
+      tokenized: this.config.topics.tokenized,
+      prediction: this.config.topics.predictions,
+    });
+    await this.codec.registerAll();
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const { raw, tokenized, predictions, partitions } = this.config.topics;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [raw, tokenized, predictions].map((topic) => ({ topic, numPartitions: partitions })),
+    });
+    await admin.disconnect();
+    this.predictions = await new TopicReader(this.kafka, this.config.topics.predictions).start();
+    // Record arrival time per id as the records come in (the reader keeps the raw messages).
+    setInterval(() => this.drain(), 50).unref();
+  }
+
+  private drained = 0;
+  private drain(): void {
+    const now = Date.now();
+    for (; this.drained < this.predictions.messages.length; this.drained++) {
+      const key = this.predictions.messages[this.drained].key;
+      if (key && !this.received.has(key)) this.received.set(key, { at: now });
+    }
+  }
+
+  async start(...apps: ('gateway' | 'preprocessor' | 'inference')[]): Promise<void> {
+    const started = await Promise.all(apps.map((app) => startService(app, this.env)));
+    this.services.push(...started);
+    await Promise.all(started.map((s) => waitReady(s, 120_000)));
+  }
+
+  service(app: string): RunningService {
+    return this.services.find((s) => s.app === app)!;
+  }
+
+  rawMessages(texts: string[]): { ids: string[]; messages: { key: string; value: Buffer }[] } {
+    const records: RawText[] = texts.map((text) => ({ id: randomUUID(), text, createdAt: Date.now(), source: 'bench', metadata: {} }));
+    return { ids: records.map((r) => r.id), messages: records.map((r) => ({ key: r.id, value: this.codec.encode('raw', r) })) };
+  }
+
+  async produceRaw(texts: string[], chunk = 500): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < texts.length; i += chunk) {
+      const { ids: chunkIds, messages } = this.rawMessages(texts.slice(i, i + chunk));
+      await this.producer.send({ topic: this.config.topics.raw, acks: -1, messages });
+      ids.push(...chunkIds);
+    }
+    return ids;
+  }
+
+  /** Pre-fills the tokenized topic with the model's own tokenizer (for the service-alone run). */
+  async produceTokenized(texts: string[], chunk = 500): Promise<string[]> {
+    const info = loadModelInfo(this.config.model.dir);
+    const tokenizer = TextTokenizer.fromFile(info.tokenizerPath, info.maxLength);
+    const ids: string[] = [];
+    for (let i = 0; i < texts.length; i += chunk) {
+      const messages = texts.slice(i, i + chunk).map((text) => {
+        const id = randomUUID();
+        ids.push(id);
+        const { inputIds, tokenCount, truncated } = tokenizer.encode(text);
+        const now = Date.now();
+        const value = this.codec.encode('tokenized', {
+          id, inputIds, tokenCount, truncated, tokenizer: `${info.name}@${info.version}`,
+          createdAt: now, tokenizedAt: now, source: 'bench', metadata: {},
+        });
+        return { key: id, value };
+      });
+      await this.producer.send({ topic: this.config.topics.tokenized, acks: -1, messages });
+    }
+    return ids;
+  }
+
+  async waitAll(ids: string[], timeoutMs: number): Promise<void> {
+    await this.predictions.waitForKeys(ids, timeoutMs);
+    this.drain();
+  }
+
+  /** Decoded predictions of these ids (first copy of each). */
+  async decoded(ids: string[]): Promise<Prediction[]> {
+    const wanted = new Set(ids);
+    const out = new Map<string, Prediction>();
+    for (const m of this.predictions.messages) {
+      if (m.key && wanted.has(m.key) && !out.has(m.key)) out.set(m.key, await this.codec.decode('prediction', m.value));
+    }
+    return [...out.values()];
+  }
+
+  async metrics(app: string): Promise<Record<string, number>> {
+    const text = await (await fetch(`${this.service(app).url}/metrics`)).text();
+    const values: Record<string, number> = {};
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_]+)\s+([0-9.eE+-]+)$/.exec(line);
+      if (m) values[m[1]] = Number(m[2]);
+    }
+    return values;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.services.map((s) => stopService(s)));
+    await this.predictions?.disconnect();
+    await this.producer?.disconnect();
+  }
+}
+
+/** Steady texts/s of a run, from the predictions' own timestamps (start-up time excluded). */
+export function rateOf(predictions: Prediction[], from: 'createdAt' | 'tokenizedAt'): number {
+  const start = Math.min(...predictions.map((p) => p[from]));
+  const end = Math.max(...predictions.map((p) => p.predictedAt));
+  return predictions.length / Math.max(0.001, (end - start) / 1000);
+}
+
+export function meanBatchSize(predictions: Prediction[]): number {
+  return predictions.reduce((s, p) => s + p.batchSize, 0) / predictions.length;
+}
+
+/** Sync POST /predict from `concurrency` clients; latencies in ms. */
+export async function httpLoad(url: string, texts: string[], concurrency: number): Promise<{ latencies: number[]; seconds: number; errors: number }> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < texts.length; i = next++) {
+        const t0 = performance.now();
+        const res = await postJson(`${url}/predict`, { text: texts[i] });
+        if (res.status === 200) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  return { latencies, seconds: (Date.now() - started) / 1000, errors };
+}
+
+/** Produces at a fixed rate for `seconds`; returns the ids and their send times. */
+export async function producePaced(
+  pipeline: BenchPipeline,
+  texts: string[],
+  ratePerS: number,
+  seconds: number,
+): Promise<{ ids: string[]; sentAt: Map<string, number> }> {
+  const ids: string[] = [];
+  const sentAt = new Map<string, number>();
+  const tickMs = 50;
+  const perTick = ratePerS * (tickMs / 1000);
+  const start = Date.now();
+  let owed = 0;
+  let cursor = 0;
+  while (Date.now() - start < seconds * 1000) {
+    owed += perTick;
+    const n = Math.floor(owed);
+    owed -= n;
+    if (n > 0) {
+      const batch = Array.from({ length: n }, () => texts[cursor++ % texts.length]);
+      const { ids: chunkIds, messages } = pipeline.rawMessages(batch);
+      const now = Date.now();
+      // Not awaited: the producer must keep the pace even when the broker is slow to ack.
+      void pipeline.producer.send({ topic: pipeline.config.topics.raw, acks: -1, messages });
+      chunkIds.forEach((id) => sentAt.set(id, now));
+      ids.push(...chunkIds);
+    }
+    const drift = start + Math.ceil((Date.now() - start) / tickMs) * tickMs - Date.now();
+    await new Promise((r) => setTimeout(r, Math.max(1, drift)));
+  }
+  return { ids, sentAt };
+}
+
+export function latencyStats(ids: string[], pipeline: BenchPipeline, sentAt: Map<string, number>) {
+  const lat = ids.map((id) => (pipeline.received.get(id)?.at ?? NaN) - sentAt.get(id)!).filter((x) => Number.isFinite(x));
+  return { p50_ms: percentile(lat, 50), p95_ms: percentile(lat, 95), p99_ms: percentile(lat, 99), count: lat.length };
+}
+
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
