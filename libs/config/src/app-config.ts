@@ -18,7 +18,7 @@ export interface AppConfig {
   topics: { raw: string; tokenized: string; predictions: string; partitions: number };
   ports: { gateway: number; preprocessor: number; inference: number };
   model: { dir: string };
-  batch: { maxSize: number; maxWaitMs: number; maxTokens: number };
+  batch: { maxSize: number; maxWaitMs: number; maxTokens: number; queueHighWater: number };
   inference: { device: InferenceDevice; intraOpThreads: number; graphOptimization: GraphOptimizationLevel };
   limits: { maxTextBytes: number; maxBodyBytes: number; maxTextsPerRequest: number; predictTimeoutMs: number };
   delivery: { maxRetries: number; retryBackoffMs: number };
@@ -50,6 +50,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxSize: readInt(env, 'BATCH_MAX_SIZE', 32, 1, 4096),
       maxWaitMs: readInt(env, 'BATCH_MAX_WAIT_MS', 10, 0, 60_000),
       maxTokens: readInt(env, 'BATCH_MAX_TOKENS', 8192, 1, 10_000_000),
+      // Records queued for the model above which the consumer pauses its partitions (resumes at half).
+      queueHighWater: readInt(env, 'BATCH_QUEUE_HIGH_WATER', 2048, 1, 1_000_000),
     },
     inference: {
       device: readEnum(env, 'INFERENCE_DEVICE', 'auto', INFERENCE_DEVICES),

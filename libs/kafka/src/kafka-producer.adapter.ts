@@ -1,16 +1,43 @@
-import { Kafka, Message, Producer } from 'kafkajs';
+import { Logger } from '@nestjs/common';
+import { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+
+interface PendingSend {
+  batches: TopicMessages[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+// Errors after which the broker will refuse every later sequence number of this producer id.
+const FENCED = /OUT_OF_ORDER_SEQUENCE_NUMBER|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|out of order sequence|unknown producer id/i;
 
 /**
  * The one producer of a process: idempotent, acks=all, so "sent" means the broker has every
  * replica's acknowledgement — the condition for committing the inputs it was derived from.
+ *
+ * kafkajs's idempotent producer numbers each partition's records when a request is built and
+ * only advances the counter on success, so two sends in flight at once can collide and leave the
+ * partition refusing everything after. Sends are therefore written one request at a time, with
+ * everything that queued up meanwhile coalesced into the next request (as librdkafka's linger does).
+ * If the broker still rejects the sequence, the producer is replaced: a new producer id starts
+ * a fresh sequence, and the caller's retry may at worst duplicate, never lose.
  */
 export class KafkaProducerAdapter {
-  private readonly producer: Producer;
+  private readonly logger = new Logger(KafkaProducerAdapter.name);
+  private producer: Producer;
   private connected = false;
+  private queue: PendingSend[] = [];
+  private writing = false;
 
-  constructor(kafka: Kafka) {
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: true });
-    this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
+  constructor(private readonly kafka: Kafka) {
+    this.producer = this.create();
+  }
+
+  private create(): Producer {
+    const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+    producer.on(producer.events.DISCONNECT, () => {
+      if (producer === this.producer) this.connected = false;
+    });
+    return producer;
   }
 
   get isConnected(): boolean {
@@ -22,16 +49,54 @@ export class KafkaProducerAdapter {
     this.connected = true;
   }
 
-  async send(topic: string, messages: Message[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.producer.send({ topic, messages, acks: -1 });
+  send(topic: string, messages: Message[]): Promise<void> {
+    return this.sendBatch([{ topic, messages }]);
   }
 
-  /** Several topics in one round trip (e.g. predictions plus DLQ records of the same batch). */
-  async sendBatch(batches: { topic: string; messages: Message[] }[]): Promise<void> {
-    const topicMessages = batches.filter((b) => b.messages.length > 0);
-    if (topicMessages.length === 0) return;
-    await this.producer.sendBatch({ topicMessages, acks: -1 });
+  /** Resolves once the broker has acknowledged every message of every batch. */
+  sendBatch(batches: TopicMessages[]): Promise<void> {
+    const nonEmpty = batches.filter((b) => b.messages.length > 0);
+    if (nonEmpty.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batches: nonEmpty, resolve, reject });
+      void this.write();
+    });
+  }
+
+  private async write(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const sends = this.queue;
+        this.queue = [];
+        try {
+          // A replaced producer that could not connect at once gets another chance here.
+          if (!this.connected) await this.connect();
+          await this.producer.sendBatch({ topicMessages: sends.flatMap((s) => s.batches), acks: -1 });
+          sends.forEach((s) => s.resolve());
+        } catch (error) {
+          if (FENCED.test(`${(error as { type?: string }).type ?? ''} ${(error as Error).message}`)) await this.replace(error);
+          sends.forEach((s) => s.reject(error));
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async replace(cause: unknown): Promise<void> {
+    this.logger.warn(`producer sequence rejected (${(cause as Error).message}); starting a new producer id`);
+    const old = this.producer;
+    this.producer = this.create();
+    await old.disconnect().catch(() => undefined);
+    try {
+      await this.producer.connect();
+      this.connected = true;
+    } catch (error) {
+      this.connected = false;
+      this.logger.warn(`new producer could not connect yet: ${(error as Error).message}`);
+    }
   }
 
   async disconnect(): Promise<void> {

@@ -18,6 +18,7 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
   private readonly logger = new Logger(TokenizedConsumer.name);
   private readonly consumer: Consumer;
   private joined = false;
+  private resumeTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(KAFKA_CLIENT) kafka: Kafka,
@@ -57,6 +58,7 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
 
   private async onBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
+    this.applyBackpressure(batch.topic, batch.messages.length);
     const inbound = await Promise.all(
       batch.messages.map((m) => this.deserializer.decode({ ...m, topic: batch.topic, partition: batch.partition })),
     );
@@ -73,9 +75,28 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
   }
 
+  /**
+   * Bounded memory whatever the input rate: above the high-water mark the consumer stops fetching
+   * (the batches already fetched still finish), and resumes once the queue is below half of it.
+   */
+  private applyBackpressure(topic: string, incoming: number): void {
+    const high = this.config.batch.queueHighWater;
+    if (this.resumeTimer || this.inference.batcher.queued + incoming <= high) return;
+    this.consumer.pause([{ topic }]);
+    this.inference.metricsPaused(true);
+    this.resumeTimer = setInterval(() => {
+      if (this.inference.batcher.queued > high / 2) return;
+      clearInterval(this.resumeTimer);
+      this.resumeTimer = undefined;
+      this.consumer.resume([{ topic }]);
+      this.inference.metricsPaused(false);
+    }, 20);
+  }
+
   // SIGTERM: disconnect stops fetching and waits for the batches in flight (run, produce, commit).
   async beforeApplicationShutdown(): Promise<void> {
     this.inference.stop();
+    clearInterval(this.resumeTimer);
     await this.consumer.disconnect();
   }
 }

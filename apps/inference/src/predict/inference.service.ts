@@ -24,6 +24,7 @@ export class InvalidTokensError extends Error {
 export class InferenceService {
   private readonly logger = new Logger(InferenceService.name);
   private stopping = false;
+  private paused = false;
   readonly batcher: Batcher<TokenizedText>;
 
   constructor(
@@ -38,6 +39,7 @@ export class InferenceService {
   ) {
     this.batcher = new Batcher(config.batch, (r) => r.inputIds.length, (records) => this.runBatch(records), clock);
     metrics.gauge('inference_queue_depth', () => this.batcher.queued);
+    metrics.gauge('inference_consumer_paused', () => (this.paused ? 1 : 0));
     metrics.gauge('inference_batches_total', () => this.batcher.stats.batches);
     metrics.gauge('inference_records_total', () => this.batcher.stats.records);
     metrics.gauge('inference_real_tokens_total', () => this.batcher.stats.realTokens);
@@ -86,6 +88,11 @@ export class InferenceService {
 
   private sendOptions() {
     return { logger: this.logger, isStopping: () => this.stopping };
+  }
+
+  metricsPaused(paused: boolean): void {
+    if (paused) this.metrics.inc('inference_backpressure_pauses_total');
+    this.paused = paused;
   }
 
   stop(): void {

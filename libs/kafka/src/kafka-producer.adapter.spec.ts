@@ -1,0 +1,77 @@
+import type { Kafka } from 'kafkajs';
+import { KafkaProducerAdapter } from './kafka-producer.adapter';
+
+/** A fake kafkajs producer whose sendBatch calls the test resolves by hand. */
+function fakeKafka() {
+  const producers: { sendBatch: jest.Mock; connect: jest.Mock; disconnect: jest.Mock; calls: { release: (e?: Error) => void; topicMessages: any[] }[] }[] = [];
+  const kafka = {
+    producer: jest.fn(() => {
+      const p = {
+        calls: [] as { release: (e?: Error) => void; topicMessages: any[] }[],
+        connect: jest.fn(async () => undefined),
+        disconnect: jest.fn(async () => undefined),
+        on: jest.fn(),
+        events: { DISCONNECT: 'disconnect' },
+        sendBatch: jest.fn(
+          ({ topicMessages }: { topicMessages: any[] }) =>
+            new Promise<void>((resolve, reject) => p.calls.push({ topicMessages, release: (e) => (e ? reject(e) : resolve()) })),
+        ),
+      };
+      producers.push(p);
+      return p;
+    }),
+  };
+  return { kafka: kafka as unknown as Kafka, producers };
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+const msg = (v: string) => ({ key: v, value: Buffer.from(v) });
+
+describe('KafkaProducerAdapter', () => {
+  it('keeps one request in flight and coalesces what queues meanwhile into the next', async () => {
+    const { kafka, producers } = fakeKafka();
+    const adapter = new KafkaProducerAdapter(kafka);
+    await adapter.connect();
+    const first = adapter.send('t', [msg('a')]);
+    await flush();
+    const second = adapter.send('t', [msg('b')]);
+    const third = adapter.sendBatch([{ topic: 'u', messages: [msg('c')] }]);
+    await flush();
+    expect(producers[0].calls).toHaveLength(1);
+    producers[0].calls[0].release();
+    await first;
+    await flush();
+    expect(producers[0].calls).toHaveLength(2);
+    expect(producers[0].calls[1].topicMessages.map((t: any) => t.topic)).toEqual(['t', 'u']);
+    producers[0].calls[1].release();
+    await expect(Promise.all([second, third])).resolves.toBeDefined();
+  });
+
+  it('replaces the producer after a sequence error and rejects the failed sends for the caller to retry', async () => {
+    const { kafka, producers } = fakeKafka();
+    const adapter = new KafkaProducerAdapter(kafka);
+    await adapter.connect();
+    const failed = adapter.send('t', [msg('a')]);
+    await flush();
+    producers[0].calls[0].release(Object.assign(new Error('The broker received an out of order sequence number'), { type: 'OUT_OF_ORDER_SEQUENCE_NUMBER' }));
+    await expect(failed).rejects.toThrow(/out of order/);
+    expect(producers).toHaveLength(2);
+    expect(producers[0].disconnect).toHaveBeenCalled();
+    const retried = adapter.send('t', [msg('a')]);
+    await flush();
+    expect(producers[1].calls).toHaveLength(1);
+    producers[1].calls[0].release();
+    await expect(retried).resolves.toBeUndefined();
+  });
+
+  it('keeps the producer on an ordinary error', async () => {
+    const { kafka, producers } = fakeKafka();
+    const adapter = new KafkaProducerAdapter(kafka);
+    await adapter.connect();
+    const failed = adapter.send('t', [msg('a')]);
+    await flush();
+    producers[0].calls[0].release(new Error('Request timed out'));
+    await expect(failed).rejects.toThrow('Request timed out');
+    expect(producers).toHaveLength(1);
+  });
+});
