@@ -200,6 +200,10 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
     const ids = readFileSync(idsFile, 'utf8').split('\n').filter(Boolean);
     expect(ids).toHaveLength(2000);
     await predictions.waitForKeys(ids, 240_000);
+    // No crash happened here, so at-least-once must not have turned into "several times".
+    const wanted = new Set(ids);
+    const copies = predictions.messages.filter((m) => m.key !== null && wanted.has(m.key)).length;
+    expect(copies).toBe(2000);
   });
 
   it('loses nothing when the inference process is killed with -9 mid-stream', async () => {

@@ -56,7 +56,7 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
     });
   }
 
-  private async onBatch({ batch, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, heartbeat, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
     this.applyBackpressure(batch.topic, batch.messages.length);
     const inbound = await Promise.all(
@@ -71,6 +71,8 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
     }
     // After a rebalance these offsets belong to someone else: they will re-read, and we may duplicate, never lose.
     if (isStale()) return;
+    // Moves this consumer's fetch position past the batch; the commit below makes it durable.
+    resolveOffset(batch.lastOffset());
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
   }
