@@ -29,7 +29,7 @@ const testSplit = readFileSync(join(ROOT, 'test/fixtures/model/test-split.jsonl'
   .map((line) => JSON.parse(line) as { text: string; label: string });
 
 describe('the pipeline, end to end, as three services on a real Kafka and registry', () => {
-  const env = isolatedEnv({ MAX_TEXT_BYTES: '4096', MAX_BODY_BYTES: '65536', PREDICT_TIMEOUT_MS: '30000' });
+  const env = isolatedEnv({ MAX_TEXT_BYTES: '65536', MAX_BODY_BYTES: '4194304', PREDICT_TIMEOUT_MS: '30000' });
   const config = loadConfig({ ...process.env, ...env });
   let services: Record<AppName, RunningService>;
   let kafka: Kafka;
@@ -105,8 +105,8 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
     ['no text', {}, 400, 'invalid_input'],
     ['text not a string', { text: 42 }, 400, 'invalid_input'],
     ['empty text', { text: '   ' }, 400, 'invalid_input'],
-    ['text over MAX_TEXT_BYTES', { text: 'x'.repeat(5000) }, 400, 'invalid_input'],
-    ['body over MAX_BODY_BYTES', { text: 'y'.repeat(70_000) }, 413, 'payload_too_large'],
+    ['text over MAX_TEXT_BYTES', { text: 'x'.repeat(65537) }, 400, 'invalid_input'],
+    ['body over MAX_BODY_BYTES', { texts: Array(70).fill('y'.repeat(65_000)) }, 413, 'payload_too_large'],
   ])('refuses %s over HTTP with a named error', async (_case, body, status, code) => {
     const res = await postJson(`${services.gateway.url}/predict`, body);
     expect(res.status).toBe(status);
@@ -130,7 +130,7 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
         ['unknown-id', unknownId, 'UnknownSchemaIdError'],
         ['wrong-shape', prediction, 'IncompatibleRecordError'],
         ['empty-text', codec.encode('raw', rawRecord('')), 'InvalidTextError'],
-        ['too-long', codec.encode('raw', rawRecord('z'.repeat(5000))), 'InvalidTextError'],
+        ['too-long', codec.encode('raw', rawRecord('z'.repeat(65537))), 'InvalidTextError'],
       ];
       // One partition for all, so "the next good record" really comes after the bad ones.
       await producer.send({

@@ -60,8 +60,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       graphOptimization: readEnum(env, 'ORT_GRAPH_OPTIMIZATION', 'all', GRAPH_OPTIMIZATION_LEVELS),
     },
     limits: {
-      maxTextBytes: readInt(env, 'MAX_TEXT_BYTES', 16_384, 1, 10_000_000),
-      maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 1_048_576, 1024, 100_000_000),
+      maxTextBytes: readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000),
+      maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 4_194_304, 1024, 100_000_000),
       maxTextsPerRequest: readInt(env, 'MAX_TEXTS_PER_REQUEST', 256, 1, 100_000),
       predictTimeoutMs: readInt(env, 'PREDICT_TIMEOUT_MS', 10_000, 1, 600_000),
     },
