@@ -87,10 +87,27 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
     }
     await classifier.release();
 
+    // One request at a time: an idle inference service runs a lone record at once, so each text runs
+    // at batch size 1, as it did directly, and the labels must be identical.
+    const viaGateway: string[] = [];
+    for (const { text } of sample) {
+      const res = await postJson(`${services.gateway.url}/predict`, { text });
+      expect(res.status).toBe(200);
+      expect(res.body.batchSize).toBe(1);
+      viaGateway.push(res.body.category);
+    }
+    expect(viaGateway).toEqual(direct);
+
+    // All at once they run in micro-batches. The committed model quantizes activations per tensor at
+    // run time (int8 dynamic quantization), so a borderline text may flip with its batch companions:
+    // allow at most 1% of such flips, and only on texts the model itself is unsure of.
     const res = await postJson(`${services.gateway.url}/v1/predict`, { texts: sample.map((s) => s.text) });
     expect(res.status).toBe(200);
-    const viaGateway = res.body.predictions.map((p: { label: string }) => p.label);
-    expect(viaGateway).toEqual(direct);
+    const batched = res.body.predictions as { label: string; score: number; batchSize: number }[];
+    expect(Math.max(...batched.map((p) => p.batchSize))).toBeGreaterThan(1);
+    const flips = batched.filter((p, i) => p.label !== direct[i]);
+    expect(flips.length).toBeLessThanOrEqual(2);
+    for (const flip of flips) expect(flip.score).toBeLessThan(0.9);
   });
 
   it('accepts texts asynchronously on POST /v1/texts; their predictions appear on the topic', async () => {
