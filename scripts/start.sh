@@ -10,7 +10,7 @@ npx nest build gateway >/dev/null && npx nest build preprocessor >/dev/null && n
 mkdir -p .infra/logs
 pids=()
 for app in preprocessor inference gateway; do
-  node "dist/apps/$app/main.js" > >(sed -u "s/^/[$app] /") 2>&1 &
+  node "dist/apps/$app/apps/$app/src/main.js" > >(sed -u "s/^/[$app] /") 2>&1 &
   pids+=($!)
 done
 

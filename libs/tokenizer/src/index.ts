@@ -1,0 +1,2 @@
+export * from './text-tokenizer';
+export * from './tokenizer.errors';
