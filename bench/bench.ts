@@ -18,9 +18,11 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 async function main(): Promise<void> {
   const root = projectRoot();
-  if (process.env.INFRA_EXTERNAL !== '1') execFileSync('bash', [join(root, 'infra/infra.sh'), 'up'], { stdio: 'inherit' });
+  if (process.env.INFRA_EXTERNAL !== '1')
+    execFileSync('bash', [join(root, 'infra/infra.sh'), 'up'], { stdio: 'inherit' });
   log('building the services');
-  for (const app of ['gateway', 'preprocessor', 'inference']) execFileSync('npx', ['nest', 'build', app], { cwd: root, stdio: 'inherit' });
+  for (const app of ['gateway', 'preprocessor', 'inference'])
+    execFileSync('npx', ['nest', 'build', app], { cwd: root, stdio: 'inherit' });
 
   const config = loadConfig();
   const texts = benchTexts(N);
@@ -121,7 +123,11 @@ async function main(): Promise<void> {
     const samples: number[] = [rssMb(pid)];
     const sampler = setInterval(() => samples.push(rssMb(pid)), 1000);
     const over = await producePaced(p, texts, 3 * c, overloadSeconds);
-    await waitFor(() => over.ids.every((id) => p.received.has(id)), { timeoutMs: 60 * 60_000, intervalMs: 1000, description: 'overload backlog drained' });
+    await waitFor(() => over.ids.every((id) => p.received.has(id)), {
+      timeoutMs: 60 * 60_000,
+      intervalMs: 1000,
+      description: 'overload backlog drained',
+    });
     clearInterval(sampler);
     const lost = over.ids.filter((id) => !p.received.has(id)).length;
     Object.assign(results, {
@@ -136,26 +142,47 @@ async function main(): Promise<void> {
 
   const ratio = (a: string, b: string) => (results[a] as number) / (results[b] as number);
   results.targets = {
-    'service ≥ 85% of ceiling': { value: ratio('service_texts_per_s', 'ceiling_texts_per_s'), met: ratio('service_texts_per_s', 'ceiling_texts_per_s') >= 0.85 },
-    'pipeline ≥ 75% of ceiling': { value: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s'), met: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s') >= 0.75 },
-    'pipeline ≥ 4 × batch-1 pipeline': { value: ratio('pipeline_texts_per_s', 'pipeline_batch1_texts_per_s'), met: ratio('pipeline_texts_per_s', 'pipeline_batch1_texts_per_s') >= 4 },
+    'service ≥ 85% of ceiling': {
+      value: ratio('service_texts_per_s', 'ceiling_texts_per_s'),
+      met: ratio('service_texts_per_s', 'ceiling_texts_per_s') >= 0.85,
+    },
+    'pipeline ≥ 75% of ceiling': {
+      value: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s'),
+      met: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s') >= 0.75,
+    },
+    'pipeline ≥ 4 × batch-1 pipeline': {
+      value: ratio('pipeline_texts_per_s', 'pipeline_batch1_texts_per_s'),
+      met: ratio('pipeline_texts_per_s', 'pipeline_batch1_texts_per_s') >= 4,
+    },
     'token efficiency ≥ 0.8': { value: results.token_efficiency, met: (results.token_efficiency as number) >= 0.8 },
-    'p99 at 50% load ≤ 3 × light-load p50': { value: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms'), met: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms') <= 3 },
-    'overload RSS < 1.5 GB, nothing lost': { value: results.overload_rss_mb, met: (results.overload_rss_mb as number) < 1536 && results.overload_lost === 0 },
+    'p99 at 50% load ≤ 3 × light-load p50': {
+      value: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms'),
+      met: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms') <= 3,
+    },
+    'overload RSS < 1.5 GB, nothing lost': {
+      value: results.overload_rss_mb,
+      met: (results.overload_rss_mb as number) < 1536 && results.overload_lost === 0,
+    },
   };
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(dir, `${stamp}.svg`), ceilingPlot(ceiling, `onnxruntime-node ceiling (${config.inference.device}), ${cpus().length} cores`));
+  writeFileSync(
+    join(dir, `${stamp}.svg`),
+    ceilingPlot(ceiling, `onnxruntime-node ceiling (${config.inference.device}), ${cpus().length} cores`),
+  );
   const md = markdown(results, ceiling);
   writeFileSync(join(dir, `${stamp}.md`), md);
   process.stdout.write(md);
   log(`wrote bench/results/${stamp}.{json,md,svg}`);
 }
 
-function markdown(r: Record<string, any>, ceiling: { batch_size: number; texts_per_s: number; p50_batch_ms: number; p99_batch_ms: number }[]): string {
+function markdown(
+  r: Record<string, any>,
+  ceiling: { batch_size: number; texts_per_s: number; p50_batch_ms: number; p99_batch_ms: number }[],
+): string {
   const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : String(v));
   const lines = [
     `# Benchmark ${r.started_at}`,
@@ -169,15 +196,33 @@ function markdown(r: Record<string, any>, ceiling: { batch_size: number; texts_p
     '| figure | value |',
     '| --- | ---: |',
     ...[
-      'ceiling_texts_per_s', 'service_texts_per_s', 'pipeline_texts_per_s', 'pipeline_batch1_texts_per_s',
-      'token_efficiency', 'pipeline_token_efficiency', 'service_mean_batch_size', 'pipeline_mean_batch_size',
-      'p50_ms', 'p95_ms', 'p99_ms', 'http_texts_per_s', 'http_errors', 'light_load_e2e_p50_ms', 'light_load_e2e_p99_ms',
-      'half_load_e2e_p50_ms', 'half_load_e2e_p99_ms', 'overload_texts', 'overload_lost', 'overload_rss_mb',
+      'ceiling_texts_per_s',
+      'service_texts_per_s',
+      'pipeline_texts_per_s',
+      'pipeline_batch1_texts_per_s',
+      'token_efficiency',
+      'pipeline_token_efficiency',
+      'service_mean_batch_size',
+      'pipeline_mean_batch_size',
+      'p50_ms',
+      'p95_ms',
+      'p99_ms',
+      'http_texts_per_s',
+      'http_errors',
+      'light_load_e2e_p50_ms',
+      'light_load_e2e_p99_ms',
+      'half_load_e2e_p50_ms',
+      'half_load_e2e_p99_ms',
+      'overload_texts',
+      'overload_lost',
+      'overload_rss_mb',
     ].map((k) => `| ${k} | ${f(r[k], k.includes('efficiency') ? 3 : 1)} |`),
     '',
     '| target | value | met |',
     '| --- | ---: | :---: |',
-    ...Object.entries(r.targets as Record<string, { value: number; met: boolean }>).map(([k, v]) => `| ${k} | ${f(v.value, 3)} | ${v.met ? 'yes' : 'no'} |`),
+    ...Object.entries(r.targets as Record<string, { value: number; met: boolean }>).map(
+      ([k, v]) => `| ${k} | ${f(v.value, 3)} | ${v.met ? 'yes' : 'no'} |`,
+    ),
     '',
   ];
   return lines.join('\n');

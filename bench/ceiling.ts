@@ -14,7 +14,11 @@ export interface CeilingPoint {
  * (a) onnxruntime-node alone on pre-tokenized inputs. Inputs are length-sorted before cutting
  * batches, the best case for padding, so this is an honest upper bound for the service.
  */
-export async function measureCeiling(config: AppConfig, texts: string[], batchSizes: number[]): Promise<CeilingPoint[]> {
+export async function measureCeiling(
+  config: AppConfig,
+  texts: string[],
+  batchSizes: number[],
+): Promise<CeilingPoint[]> {
   const info = loadModelInfo(config.model.dir);
   const tokenizer = TextTokenizer.fromFile(info.tokenizerPath, info.maxLength);
   const ids = texts.map((t) => tokenizer.encode(t).inputIds).sort((a, b) => a.length - b.length);

@@ -70,8 +70,17 @@ export class BenchPipeline {
   }
 
   rawMessages(texts: string[]): { ids: string[]; messages: { key: string; value: Buffer }[] } {
-    const records: RawText[] = texts.map((text) => ({ id: randomUUID(), text, createdAt: Date.now(), source: 'bench', metadata: {} }));
-    return { ids: records.map((r) => r.id), messages: records.map((r) => ({ key: r.id, value: this.codec.encode('raw', r) })) };
+    const records: RawText[] = texts.map((text) => ({
+      id: randomUUID(),
+      text,
+      createdAt: Date.now(),
+      source: 'bench',
+      metadata: {},
+    }));
+    return {
+      ids: records.map((r) => r.id),
+      messages: records.map((r) => ({ key: r.id, value: this.codec.encode('raw', r) })),
+    };
   }
 
   async produceRaw(texts: string[], chunk = 500): Promise<string[]> {
@@ -96,8 +105,15 @@ export class BenchPipeline {
         const { inputIds, tokenCount, truncated } = tokenizer.encode(text);
         const now = Date.now();
         const value = this.codec.encode('tokenized', {
-          id, inputIds, tokenCount, truncated, tokenizer: `${info.name}@${info.version}`,
-          createdAt: now, tokenizedAt: now, source: 'bench', metadata: {},
+          id,
+          inputIds,
+          tokenCount,
+          truncated,
+          tokenizer: `${info.name}@${info.version}`,
+          createdAt: now,
+          tokenizedAt: now,
+          source: 'bench',
+          metadata: {},
         });
         return { key: id, value };
       });
@@ -150,7 +166,11 @@ export function meanBatchSize(predictions: Prediction[]): number {
 }
 
 /** Sync POST /predict from `concurrency` clients; latencies in ms. */
-export async function httpLoad(url: string, texts: string[], concurrency: number): Promise<{ latencies: number[]; seconds: number; errors: number }> {
+export async function httpLoad(
+  url: string,
+  texts: string[],
+  concurrency: number,
+): Promise<{ latencies: number[]; seconds: number; errors: number }> {
   const latencies: number[] = [];
   let errors = 0;
   let next = 0;
@@ -202,7 +222,9 @@ export async function producePaced(
 }
 
 export function latencyStats(ids: string[], pipeline: BenchPipeline, sentAt: Map<string, number>) {
-  const lat = ids.map((id) => (pipeline.received.get(id)?.at ?? NaN) - sentAt.get(id)!).filter((x) => Number.isFinite(x));
+  const lat = ids
+    .map((id) => (pipeline.received.get(id)?.at ?? NaN) - sentAt.get(id)!)
+    .filter((x) => Number.isFinite(x));
   return { p50_ms: percentile(lat, 50), p95_ms: percentile(lat, 95), p99_ms: percentile(lat, 99), count: lat.length };
 }
 

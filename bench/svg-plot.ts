@@ -2,9 +2,15 @@ import { CeilingPoint } from './ceiling';
 
 /** texts/s (left axis) and p99 batch latency (right axis) against batch size (log2), as SVG. */
 export function ceilingPlot(points: CeilingPoint[], title: string): string {
-  const W = 720, H = 400, L = 70, R = 70, T = 40, B = 50;
+  const W = 720,
+    H = 400,
+    L = 70,
+    R = 70,
+    T = 40,
+    B = 50;
   const xs = points.map((p) => Math.log2(p.batch_size));
-  const x = (v: number) => L + ((v - Math.min(...xs)) / Math.max(1e-9, Math.max(...xs) - Math.min(...xs))) * (W - L - R);
+  const x = (v: number) =>
+    L + ((v - Math.min(...xs)) / Math.max(1e-9, Math.max(...xs) - Math.min(...xs))) * (W - L - R);
   const maxRate = Math.max(...points.map((p) => p.texts_per_s)) * 1.1;
   const maxLat = Math.max(...points.map((p) => p.p99_batch_ms)) * 1.1;
   const yRate = (v: number) => H - B - (v / maxRate) * (H - T - B);

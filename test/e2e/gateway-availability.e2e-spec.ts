@@ -1,4 +1,13 @@
-import { freePort, isolatedEnv, postJson, RunningService, startService, stopService, waitFor, waitReady } from '@app/testing';
+import {
+  freePort,
+  isolatedEnv,
+  postJson,
+  RunningService,
+  startService,
+  stopService,
+  waitFor,
+  waitReady,
+} from '@app/testing';
 
 describe('gateway when its dependencies are missing', () => {
   const started: RunningService[] = [];

@@ -139,8 +139,19 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
       const unknownId = codec.encode('raw', rawRecord('x'));
       unknownId.writeUInt32BE(1_999_999_999, 1);
       const prediction = codec.encode('prediction', {
-        id: 'p', label: 'ham', score: 1, scores: { ham: 1 }, model: 'm', modelVersion: 'v',
-        createdAt: 1, tokenizedAt: 1, predictedAt: 1, batchSize: 1, truncated: false, source: null, metadata: {},
+        id: 'p',
+        label: 'ham',
+        score: 1,
+        scores: { ham: 1 },
+        model: 'm',
+        modelVersion: 'v',
+        createdAt: 1,
+        tokenizedAt: 1,
+        predictedAt: 1,
+        batchSize: 1,
+        truncated: false,
+        source: null,
+        metadata: {},
       });
       const bad: [string, Buffer, string][] = [
         ['not-avro', Buffer.from('{"text":"plain json"}'), 'InvalidWireFormatError'],
@@ -159,7 +170,10 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
         ],
       });
       await predictions.waitForKeys([good.id], 60_000);
-      await dlq.waitForKeys(bad.map(([key]) => key), 30_000);
+      await dlq.waitForKeys(
+        bad.map(([key]) => key),
+        30_000,
+      );
       for (const [key, value, errorClass] of bad) {
         const record = dlq.messages.find((m) => m.key === key)!;
         expect(record.value!.equals(value)).toBe(true);
@@ -168,7 +182,9 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
         expect(headers.errorMessage!.length).toBeGreaterThan(5);
         expect(headers.offset).toMatch(/^\d+$/);
       }
-      expect(readDlqHeaders(dlq.messages.find((m) => m.key === 'too-long')!.headers).errorMessage).toMatch(/MAX_TEXT_BYTES/);
+      expect(readDlqHeaders(dlq.messages.find((m) => m.key === 'too-long')!.headers).errorMessage).toMatch(
+        /MAX_TEXT_BYTES/,
+      );
     } finally {
       await dlq.disconnect();
     }
@@ -178,8 +194,15 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
     const dlq = await new TopicReader(kafka, dlqTopicFor(config.topics.tokenized)).start();
     try {
       const tokenized = (id: string, inputIds: number[]): TokenizedText => ({
-        id, inputIds, tokenCount: inputIds.length, truncated: false, tokenizer: 'e2e',
-        createdAt: Date.now(), tokenizedAt: Date.now(), source: null, metadata: {},
+        id,
+        inputIds,
+        tokenCount: inputIds.length,
+        truncated: false,
+        tokenizer: 'e2e',
+        createdAt: Date.now(),
+        tokenizedAt: Date.now(),
+        source: null,
+        metadata: {},
       });
       const badId = `oov-${uniqueSuffix()}`;
       const goodId = `ok-${uniqueSuffix()}`;
@@ -205,7 +228,10 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
   it('delivers a prediction for each of 2,000 texts sent with `npm run produce`', async () => {
     const file = join(tmpdir(), `texts-${uniqueSuffix()}.txt`);
     const idsFile = `${file}.ids`;
-    const lines = Array.from({ length: 2000 }, (_, i) => testSplit[i % testSplit.length].text.replace(/\s+/g, ' ').slice(0, 600) + ` #${i}`);
+    const lines = Array.from(
+      { length: 2000 },
+      (_, i) => testSplit[i % testSplit.length].text.replace(/\s+/g, ' ').slice(0, 600) + ` #${i}`,
+    );
     writeFileSync(file, lines.join('\n') + '\n');
     const out = execFileSync('npm', ['run', '--silent', 'produce', '--', file, '--ids-out', idsFile], {
       cwd: ROOT,
@@ -224,7 +250,9 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
   });
 
   it('loses nothing when the inference process is killed with -9 mid-stream', async () => {
-    const records = Array.from({ length: 2000 }, (_, i) => rawRecord(`${testSplit[(i * 7) % testSplit.length].text.slice(0, 400)} kill-test ${i}`));
+    const records = Array.from({ length: 2000 }, (_, i) =>
+      rawRecord(`${testSplit[(i * 7) % testSplit.length].text.slice(0, 400)} kill-test ${i}`),
+    );
     for (let i = 0; i < records.length; i += 500) {
       await producer.send({
         topic: config.topics.raw,
@@ -234,7 +262,10 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
     }
     const ids = records.map((r) => r.id);
     // Kill once some, but not all, predictions are out.
-    await waitFor(() => ids.filter((id) => predictions.keys().has(id)).length >= 50, { timeoutMs: 120_000, description: 'first predictions' });
+    await waitFor(() => ids.filter((id) => predictions.keys().has(id)).length >= 50, {
+      timeoutMs: 120_000,
+      description: 'first predictions',
+    });
     services.inference.process.kill('SIGKILL');
     await services.inference.exited;
     const before = ids.filter((id) => predictions.keys().has(id)).length;

@@ -93,7 +93,9 @@ describe('Avro codec against the real Kafka and schema registry', () => {
     await codec.registerAll();
     const good = codec.encode('raw', { id: 'x', text: 't', createdAt: 1, source: null, metadata: {} });
 
-    await expect(codec.decode('raw', Buffer.from('plain text, not avro'))).rejects.toBeInstanceOf(InvalidWireFormatError);
+    await expect(codec.decode('raw', Buffer.from('plain text, not avro'))).rejects.toBeInstanceOf(
+      InvalidWireFormatError,
+    );
     await expect(codec.decode('raw', Buffer.from([0, 0]))).rejects.toBeInstanceOf(InvalidWireFormatError);
     await expect(codec.decode('raw', null)).rejects.toBeInstanceOf(InvalidWireFormatError);
 
@@ -108,8 +110,19 @@ describe('Avro codec against the real Kafka and schema registry', () => {
 
     // A valid record of another shape (a prediction read as raw) is refused by schema resolution.
     const prediction = codec.encode('prediction', {
-      id: 'p', label: 'ham', score: 0.9, scores: { ham: 0.9, spam: 0.1 }, model: 'm', modelVersion: '1',
-      createdAt: 1, tokenizedAt: 2, predictedAt: 3, batchSize: 1, truncated: false, source: null, metadata: {},
+      id: 'p',
+      label: 'ham',
+      score: 0.9,
+      scores: { ham: 0.9, spam: 0.1 },
+      model: 'm',
+      modelVersion: '1',
+      createdAt: 1,
+      tokenizedAt: 2,
+      predictedAt: 3,
+      batchSize: 1,
+      truncated: false,
+      source: null,
+      metadata: {},
     });
     await expect(codec.decode('raw', prediction)).rejects.toBeInstanceOf(IncompatibleRecordError);
   });
@@ -127,16 +140,32 @@ describe('Avro codec against the real Kafka and schema registry', () => {
     );
 
     // The same field with a default is a legal evolution.
-    const evolved = { ...current, fields: [...current.fields, { name: 'language', type: ['null', 'string'], default: null }] };
+    const evolved = {
+      ...current,
+      fields: [...current.fields, { name: 'language', type: ['null', 'string'], default: null }],
+    };
     expect(await registry.isCompatible(subject, JSON.stringify(evolved))).toBe(true);
     const newId = await registry.register(subject, JSON.stringify(evolved), 'BACKWARD');
     expect(newId).not.toBe(codec.schemaId('raw'));
 
     // Records written with the new schema are still readable by this (older) reader.
     const writer = Type.forSchema(evolved);
-    const body = writer.toBuffer({ id: 'e', text: 'evolved', createdAt: 5, source: null, metadata: {}, language: 'en' });
+    const body = writer.toBuffer({
+      id: 'e',
+      text: 'evolved',
+      createdAt: 5,
+      source: null,
+      metadata: {},
+      language: 'en',
+    });
     const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
     framed.writeUInt32BE(newId, 1);
-    expect(await codec.decode('raw', framed)).toEqual({ id: 'e', text: 'evolved', createdAt: 5, source: null, metadata: {} });
+    expect(await codec.decode('raw', framed)).toEqual({
+      id: 'e',
+      text: 'evolved',
+      createdAt: 5,
+      source: null,
+      metadata: {},
+    });
   });
 });

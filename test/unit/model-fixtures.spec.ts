@@ -73,7 +73,8 @@ describe('default model: onnxruntime-node against the Python fixtures', () => {
       const [actual] = (await classifier.run([ids])).logits;
       const delta = maxAbsDelta(actual, item.logits);
       worst = Math.max(worst, delta);
-      if (!(delta <= TOLERANCE)) mismatches.push({ index, text: item.text.slice(0, 60), expected: item.logits, actual, delta });
+      if (!(delta <= TOLERANCE))
+        mismatches.push({ index, text: item.text.slice(0, 60), expected: item.logits, actual, delta });
     }
     expect(mismatches).toEqual([]);
     expect(worst).toBeLessThanOrEqual(TOLERANCE);
@@ -96,7 +97,13 @@ describe('default model: onnxruntime-node against the Python fixtures', () => {
         const label = (p: number[]) => p.indexOf(Math.max(...p));
         // A label may only flip where Python itself was within the probability bound of a tie.
         if (label(actual) !== label(expected) && Math.abs(expected[0] - expected[1]) / 2 >= BATCHED_MAX_PROB_DELTA) {
-          flips.push({ index: start + row, text: item.text.slice(0, 60), expected: item.logits, actual: logits[row], delta });
+          flips.push({
+            index: start + row,
+            text: item.text.slice(0, 60),
+            expected: item.logits,
+            actual: logits[row],
+            delta,
+          });
         }
       });
     }

@@ -7,7 +7,8 @@ import { cliContext, fail, parseArgs } from './cli-context';
 
 async function main(): Promise<void> {
   const { positional, flags } = parseArgs(process.argv.slice(2));
-  const topic = positional[0] ?? fail('usage: npm run consume -- TOPIC [--from-beginning] [--max N] [--idle-exit-ms MS]');
+  const topic =
+    positional[0] ?? fail('usage: npm run consume -- TOPIC [--from-beginning] [--max N] [--idle-exit-ms MS]');
   const max = flags.max ? Number(flags.max) : Infinity;
   const idleExitMs = flags['idle-exit-ms'] ? Number(flags['idle-exit-ms']) : 0;
   const { kafka, codec, kindOf } = cliContext('consume');

@@ -53,7 +53,9 @@ async function main(): Promise<void> {
   }
   if (process.stderr.isTTY) process.stderr.write('\n');
   if (typeof flags['ids-out'] === 'string') writeFileSync(flags['ids-out'], ids.join('\n') + '\n');
-  process.stderr.write(`produced ${ids.length} records to ${topic}${skipped ? ` (skipped ${skipped} blank lines)` : ''}\n`);
+  process.stderr.write(
+    `produced ${ids.length} records to ${topic}${skipped ? ` (skipped ${skipped} blank lines)` : ''}\n`,
+  );
 }
 
 main().catch((error) => fail(error instanceof Error ? error.message : String(error)));

@@ -18,7 +18,8 @@ export interface ClassificationMetrics {
 
 /** Accuracy, macro-F1 and per-label precision/recall (scikit-learn's definitions, 0 when undefined). */
 export function classificationMetrics(labels: string[], truth: number[], predicted: number[]): ClassificationMetrics {
-  if (truth.length !== predicted.length) throw new Error(`${truth.length} true labels but ${predicted.length} predictions`);
+  if (truth.length !== predicted.length)
+    throw new Error(`${truth.length} true labels but ${predicted.length} predictions`);
   const confusion = labels.map(() => labels.map(() => 0));
   truth.forEach((t, i) => confusion[t][predicted[i]]++);
   const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b);
@@ -34,7 +35,10 @@ export function classificationMetrics(labels: string[], truth: number[], predict
   return {
     n: truth.length,
     accuracy: ratio(correct, truth.length),
-    macroF1: ratio(perLabel.reduce((a, m) => a + m.f1, 0), labels.length),
+    macroF1: ratio(
+      perLabel.reduce((a, m) => a + m.f1, 0),
+      labels.length,
+    ),
     perLabel,
     confusion,
   };

@@ -85,7 +85,8 @@ function report(m: ClassificationMetrics, labels: string[]): string[] {
     '',
     `${'label'.padEnd(width)}  precision  recall     F1         support`,
     ...m.perLabel.map(
-      (l) => `${l.label.padEnd(width)}  ${pct(l.precision).padEnd(9)}  ${pct(l.recall).padEnd(9)}  ${pct(l.f1).padEnd(9)}  ${l.support}`,
+      (l) =>
+        `${l.label.padEnd(width)}  ${pct(l.precision).padEnd(9)}  ${pct(l.recall).padEnd(9)}  ${pct(l.f1).padEnd(9)}  ${l.support}`,
     ),
     '',
     `confusion (rows: true, columns: predicted ${labels.join(', ')})`,
@@ -145,7 +146,8 @@ async function main(): Promise<void> {
     out.push('card       MODEL_CARD.md reports no test accuracy to compare with');
   } else {
     const same = (100 * metrics.accuracy).toFixed(2) === card;
-    const note = args.batch === CARD_BATCH ? '' : ` (card measured at batch ${CARD_BATCH}; this run used ${args.batch})`;
+    const note =
+      args.batch === CARD_BATCH ? '' : ` (card measured at batch ${CARD_BATCH}; this run used ${args.batch})`;
     out.push(`card       MODEL_CARD.md test accuracy ${card}%: ${same ? 'reproduced' : 'NOT reproduced'}${note}`);
     if (!same && args.batch === CARD_BATCH) exitCode = 1;
   }

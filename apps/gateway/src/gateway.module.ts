@@ -1,5 +1,12 @@
 import { Module, OnApplicationBootstrap } from '@nestjs/common';
-import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistration, SchemaRegistryAdapter } from '@app/avro';
+import {
+  AvroCodec,
+  AvroDeserializer,
+  AvroModule,
+  AvroSerializer,
+  SchemaRegistration,
+  SchemaRegistryAdapter,
+} from '@app/avro';
 import { ConfigModule } from '@app/config';
 import { KafkaConnection, KafkaModule } from '@app/kafka';
 import { HealthController, ObservabilityModule, ReadinessCheck, readinessChecks } from '@app/observability';
@@ -10,15 +17,12 @@ import { PendingReplies } from './replies/pending-replies';
 import { PredictionListener } from './replies/prediction.listener';
 
 @Module({
-  imports: [
-    ConfigModule,
-    KafkaModule,
-    AvroModule,
-    ObservabilityModule,
-  ],
+  imports: [ConfigModule, KafkaModule, AvroModule, ObservabilityModule],
   controllers: [PredictController, HealthController],
   providers: [
-    readinessChecks([KafkaConnection, SchemaRegistration, SchemaRegistryAdapter, PredictionListener], (
+    readinessChecks(
+      [KafkaConnection, SchemaRegistration, SchemaRegistryAdapter, PredictionListener],
+      (
         kafka: KafkaConnection,
         schemas: SchemaRegistration,
         registry: SchemaRegistryAdapter,
@@ -28,11 +32,16 @@ import { PredictionListener } from './replies/prediction.listener';
         { name: 'registry', check: () => registry.listSubjects().then(() => true) },
         { name: 'schemas', check: () => schemas.isRegistered },
         { name: 'predictions-listener', check: () => listener.isListening },
-      ]),
+      ],
+    ),
     PredictService,
     PendingReplies,
     PredictionListener,
-    { provide: RAW_SERIALIZER, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'raw') },
+    {
+      provide: RAW_SERIALIZER,
+      inject: [AvroCodec],
+      useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'raw'),
+    },
     {
       provide: PREDICTION_DESERIALIZER,
       inject: [AvroCodec],

@@ -9,19 +9,17 @@ import { CLASSIFIER, MODEL_INFO, PREDICTION_SERIALIZER, TOKENIZED_DESERIALIZER }
 import { InferenceService } from './predict/inference.service';
 
 @Module({
-  imports: [
-    ConfigModule,
-    KafkaModule,
-    AvroModule,
-    ObservabilityModule,
-  ],
+  imports: [ConfigModule, KafkaModule, AvroModule, ObservabilityModule],
   controllers: [HealthController],
   providers: [
-    readinessChecks([KafkaConnection, SchemaRegistration, TokenizedConsumer], (kafka: KafkaConnection, schemas: SchemaRegistration, consumer: TokenizedConsumer): ReadinessCheck[] => [
+    readinessChecks(
+      [KafkaConnection, SchemaRegistration, TokenizedConsumer],
+      (kafka: KafkaConnection, schemas: SchemaRegistration, consumer: TokenizedConsumer): ReadinessCheck[] => [
         { name: 'kafka', check: () => kafka.isReady },
         { name: 'schemas', check: () => schemas.isRegistered },
         { name: 'consumer', check: () => consumer.isJoined },
-      ]),
+      ],
+    ),
     InferenceService,
     TokenizedConsumer,
     { provide: MODEL_INFO, inject: [APP_CONFIG], useFactory: (config: AppConfig) => loadModelInfo(config.model.dir) },

@@ -12,18 +12,16 @@ import { TokenizeService } from './tokenize/tokenize.service';
 const MODEL_INFO = Symbol('MODEL_INFO');
 
 @Module({
-  imports: [
-    ConfigModule,
-    KafkaModule,
-    AvroModule,
-    ObservabilityModule,
-  ],
+  imports: [ConfigModule, KafkaModule, AvroModule, ObservabilityModule],
   controllers: [TokenizeController, HealthController],
   providers: [
-    readinessChecks([KafkaConnection, SchemaRegistration], (kafka: KafkaConnection, schemas: SchemaRegistration): ReadinessCheck[] => [
+    readinessChecks(
+      [KafkaConnection, SchemaRegistration],
+      (kafka: KafkaConnection, schemas: SchemaRegistration): ReadinessCheck[] => [
         { name: 'kafka', check: () => kafka.isReady },
         { name: 'schemas', check: () => schemas.isRegistered },
-      ]),
+      ],
+    ),
     TokenizeService,
     { provide: MODEL_INFO, inject: [APP_CONFIG], useFactory: (config: AppConfig) => loadModelInfo(config.model.dir) },
     { provide: MODEL_ID, inject: [MODEL_INFO], useFactory: (info: ModelInfo) => `${info.name}@${info.version}` },
@@ -32,8 +30,16 @@ const MODEL_INFO = Symbol('MODEL_INFO');
       inject: [MODEL_INFO],
       useFactory: (info: ModelInfo) => TextTokenizer.fromFile(info.tokenizerPath, info.maxLength),
     },
-    { provide: RAW_DESERIALIZER, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'raw') },
-    { provide: TOKENIZED_SERIALIZER, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'tokenized') },
+    {
+      provide: RAW_DESERIALIZER,
+      inject: [AvroCodec],
+      useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'raw'),
+    },
+    {
+      provide: TOKENIZED_SERIALIZER,
+      inject: [AvroCodec],
+      useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'tokenized'),
+    },
   ],
   exports: [RAW_DESERIALIZER],
 })

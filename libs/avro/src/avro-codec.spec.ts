@@ -89,25 +89,55 @@ const PREDICTION: Prediction = {
 };
 
 const golden = (name: string): Buffer =>
-  Buffer.from(readFileSync(join(projectRoot(), 'test', 'fixtures', 'wire', `${name}-v1.hex`), 'utf8').replace(/\s+/g, ''), 'hex');
+  Buffer.from(
+    readFileSync(join(projectRoot(), 'test', 'fixtures', 'wire', `${name}-v1.hex`), 'utf8').replace(/\s+/g, ''),
+    'hex',
+  );
 
 const ascii = (s: string) => [...Buffer.from(s, 'utf8')];
 
 // raw-v1.hex derived by hand from the Avro spec (independently of avsc):
 const RAW_BY_HAND = [
   // Confluent header: magic 0, schema id 1 as a big-endian uint32
-  0x00, 0x00, 0x00, 0x00, 0x01,
+  0x00,
+  0x00,
+  0x00,
+  0x00,
+  0x01,
   // id: string = zig-zag varint length (5 → 10 = 0x0a), then UTF-8 bytes
-  0x0a, ...ascii('req-1'),
+  0x0a,
+  ...ascii('req-1'),
   // text: 'héllo' is 6 UTF-8 bytes (é = c3 a9) → length 12 = 0x0c
-  0x0c, 0x68, 0xc3, 0xa9, 0x6c, 0x6c, 0x6f,
+  0x0c,
+  0x68,
+  0xc3,
+  0xa9,
+  0x6c,
+  0x6c,
+  0x6f,
   // createdAt: long 1_700_000_000_000 → zig-zag 3_400_000_000_000, 7-bit groups low first:
   // 0, 32, 43, 126, 121, 98 → 0x80 0xa0 0xab 0xfe 0xf9 0x62 (high bit = more bytes follow)
-  0x80, 0xa0, 0xab, 0xfe, 0xf9, 0x62,
+  0x80,
+  0xa0,
+  0xab,
+  0xfe,
+  0xf9,
+  0x62,
   // source: union ["null","string"], branch index 1 → zig-zag 2, then the string 'test'
-  0x02, 0x08, ...ascii('test'),
+  0x02,
+  0x08,
+  ...ascii('test'),
   // metadata: map block of 2 entries (zig-zag 4), key/value strings, then the 0 end-of-map block
-  0x04, 0x08, ...ascii('lang'), 0x04, ...ascii('fr'), 0x0c, ...ascii('tenant'), 0x08, ...ascii('acme'), 0x00,
+  0x04,
+  0x08,
+  ...ascii('lang'),
+  0x04,
+  ...ascii('fr'),
+  0x0c,
+  ...ascii('tenant'),
+  0x08,
+  ...ascii('acme'),
+  0x00,
 ];
 
 describe('AvroCodec golden bytes', () => {
@@ -251,7 +281,13 @@ describe('AvroCodec writer schemas', () => {
     registry.types.set(10, v0);
     const { codec } = await registeredCodec(registry);
     const bytes = Buffer.concat([Buffer.from([0, 0, 0, 0, 10]), v0.toBuffer({ id: 'old', text: 'hi', createdAt: 5 })]);
-    expect(await codec.decode('raw', bytes)).toEqual({ id: 'old', text: 'hi', createdAt: 5, source: null, metadata: {} });
+    expect(await codec.decode('raw', bytes)).toEqual({
+      id: 'old',
+      text: 'hi',
+      createdAt: 5,
+      source: null,
+      metadata: {},
+    });
   });
 
   it('fetches a writer schema once and reuses it', async () => {
@@ -265,7 +301,9 @@ describe('AvroCodec writer schemas', () => {
     const registry = stubRegistry();
     const { codec } = await registeredCodec(registry);
     registry.getType.mockRejectedValueOnce(
-      toRegistryError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8081'), { status: 400 }), { schemaId: 1 }),
+      toRegistryError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8081'), { status: 400 }), {
+        schemaId: 1,
+      }),
     );
     const first = await codec.decode('raw', golden('raw')).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(RegistryUnavailableError);

@@ -1,11 +1,7 @@
 import { Type } from 'avsc';
 import { AvroCodec, subjectFor } from './avro-codec';
 import { AvroDeserializer, RawKafkaMessage } from './avro.deserializer';
-import {
-  InvalidWireFormatError,
-  RegistryUnavailableError,
-  UnknownSchemaIdError,
-} from './codec.errors';
+import { InvalidWireFormatError, RegistryUnavailableError, UnknownSchemaIdError } from './codec.errors';
 import { RawText, RecordKind } from './records';
 import { readSchemaFile } from './schema-files';
 import { SchemaRegistryAdapter } from './schema-registry.adapter';
@@ -34,7 +30,13 @@ function stubRegistry() {
   } satisfies RegistryPart;
 }
 
-const RECORD: RawText = { id: 'req-7', text: 'hello', createdAt: 1_700_000_000_000, source: null, metadata: { a: 'b' } };
+const RECORD: RawText = {
+  id: 'req-7',
+  text: 'hello',
+  createdAt: 1_700_000_000_000,
+  source: null,
+  metadata: { a: 'b' },
+};
 const unavailable = () => new RegistryUnavailableError('schema registry unavailable: connect ECONNREFUSED');
 
 async function setup() {

@@ -67,7 +67,10 @@ export class AvroDeserializer<K extends RecordKind> implements Deserializer<RawK
    * The record, re-decoding only while the failure is transient (registry unreachable), at most
    * `maxRetries` times. A permanent failure, or the last transient one, is thrown for the DLQ.
    */
-  async decodeWithRetries(inbound: InboundRecord<K>, policy: { maxRetries: number; backoffMs: number }): Promise<RecordTypes[K]> {
+  async decodeWithRetries(
+    inbound: InboundRecord<K>,
+    policy: { maxRetries: number; backoffMs: number },
+  ): Promise<RecordTypes[K]> {
     let decoded = inbound.decoded;
     let attempt = 0;
     return withRetries(

@@ -45,7 +45,10 @@ export function readUrl(env: Env, name: string, fallback: string): string {
 /** Comma-separated host:port list, as Kafka clients take it. */
 export function readBrokers(env: Env, name: string, fallback: string): string[] {
   const value = raw(env, name) ?? fallback;
-  const brokers = value.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = value
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   if (brokers.length === 0) throw new ConfigError(name, 'must list at least one host:port');
   for (const broker of brokers) {
     const match = /^([^:\s]+):(\d{1,5})$/.exec(broker);

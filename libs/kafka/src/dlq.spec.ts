@@ -57,7 +57,11 @@ describe('toDlqMessage', () => {
   });
 
   it('caps the error message at 1000 characters', () => {
-    const dlq = toDlqMessage(original(), { stage: 's', topic: 't', partition: 0, error: new Error('x'.repeat(5000)) }, 0);
+    const dlq = toDlqMessage(
+      original(),
+      { stage: 's', topic: 't', partition: 0, error: new Error('x'.repeat(5000)) },
+      0,
+    );
     expect(readDlqHeaders(dlq.headers).errorMessage).toHaveLength(1000);
   });
 
@@ -85,7 +89,10 @@ describe('readDlqHeaders', () => {
     expect(readDlqHeaders(dlq.headers)).toEqual(expected);
     // A consumer sees every header value as a Buffer.
     const consumed: IHeaders = Object.fromEntries(
-      Object.entries(dlq.headers!).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => Buffer.from(x)) : Buffer.from(v as string)]),
+      Object.entries(dlq.headers!).map(([k, v]) => [
+        k,
+        Array.isArray(v) ? v.map((x) => Buffer.from(x)) : Buffer.from(v as string),
+      ]),
     );
     expect(readDlqHeaders(consumed)).toEqual(expected);
   });

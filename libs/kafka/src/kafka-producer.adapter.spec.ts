@@ -3,7 +3,12 @@ import { KafkaProducerAdapter } from './kafka-producer.adapter';
 
 /** A fake kafkajs producer whose sendBatch calls the test resolves by hand. */
 function fakeKafka() {
-  const producers: { sendBatch: jest.Mock; connect: jest.Mock; disconnect: jest.Mock; calls: { release: (e?: Error) => void; topicMessages: any[] }[] }[] = [];
+  const producers: {
+    sendBatch: jest.Mock;
+    connect: jest.Mock;
+    disconnect: jest.Mock;
+    calls: { release: (e?: Error) => void; topicMessages: any[] }[];
+  }[] = [];
   const kafka = {
     producer: jest.fn(() => {
       const p = {
@@ -14,7 +19,9 @@ function fakeKafka() {
         events: { DISCONNECT: 'disconnect' },
         sendBatch: jest.fn(
           ({ topicMessages }: { topicMessages: any[] }) =>
-            new Promise<void>((resolve, reject) => p.calls.push({ topicMessages, release: (e) => (e ? reject(e) : resolve()) })),
+            new Promise<void>((resolve, reject) =>
+              p.calls.push({ topicMessages, release: (e) => (e ? reject(e) : resolve()) }),
+            ),
         ),
       };
       producers.push(p);
@@ -53,7 +60,11 @@ describe('KafkaProducerAdapter', () => {
     await adapter.connect();
     const failed = adapter.send('t', [msg('a')]);
     await flush();
-    producers[0].calls[0].release(Object.assign(new Error('The broker received an out of order sequence number'), { type: 'OUT_OF_ORDER_SEQUENCE_NUMBER' }));
+    producers[0].calls[0].release(
+      Object.assign(new Error('The broker received an out of order sequence number'), {
+        type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+      }),
+    );
     await expect(failed).rejects.toThrow(/out of order/);
     expect(producers).toHaveLength(2);
     expect(producers[0].disconnect).toHaveBeenCalled();

@@ -8,7 +8,8 @@ interface PendingSend {
 }
 
 // Errors after which the broker will refuse every later sequence number of this producer id.
-const FENCED = /OUT_OF_ORDER_SEQUENCE_NUMBER|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|out of order sequence|unknown producer id/i;
+const FENCED =
+  /OUT_OF_ORDER_SEQUENCE_NUMBER|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|out of order sequence|unknown producer id/i;
 
 /**
  * The one producer of a process: idempotent, acks=all, so "sent" means the broker has every
@@ -76,7 +77,8 @@ export class KafkaProducerAdapter {
           await this.producer.sendBatch({ topicMessages: sends.flatMap((s) => s.batches), acks: -1 });
           sends.forEach((s) => s.resolve());
         } catch (error) {
-          if (FENCED.test(`${(error as { type?: string }).type ?? ''} ${(error as Error).message}`)) await this.replace(error);
+          if (FENCED.test(`${(error as { type?: string }).type ?? ''} ${(error as Error).message}`))
+            await this.replace(error);
           sends.forEach((s) => s.reject(error));
         }
       }

@@ -30,7 +30,11 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
         await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
         await this.producer.connect();
       },
-      { what: `connect to Kafka at ${this.config.kafka.brokers.join(',')}`, logger: this.logger, isStopping: () => this.stopping },
+      {
+        what: `connect to Kafka at ${this.config.kafka.brokers.join(',')}`,
+        logger: this.logger,
+        isStopping: () => this.stopping,
+      },
     );
     this.ready.catch(() => undefined);
   }
@@ -59,7 +63,11 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => createKafka(config.kafka.brokers, config.kafka.clientId),
     },
-    { provide: KafkaProducerAdapter, inject: [KAFKA_CLIENT], useFactory: (kafka: Kafka) => new KafkaProducerAdapter(kafka) },
+    {
+      provide: KafkaProducerAdapter,
+      inject: [KAFKA_CLIENT],
+      useFactory: (kafka: Kafka) => new KafkaProducerAdapter(kafka),
+    },
     KafkaConnection,
   ],
   exports: [KAFKA_CLIENT, KafkaProducerAdapter, KafkaConnection],

@@ -8,7 +8,9 @@ const isTransient = (error: unknown) => error instanceof Transient;
 describe('withRetries', () => {
   it('returns the first success without sleeping', async () => {
     const sleep = jest.fn(async (_ms: number) => undefined);
-    await expect(withRetries(async () => 'ok', { maxRetries: 3, backoffMs: 10, isTransient, sleep })).resolves.toBe('ok');
+    await expect(withRetries(async () => 'ok', { maxRetries: 3, backoffMs: 10, isTransient, sleep })).resolves.toBe(
+      'ok',
+    );
     expect(sleep).not.toHaveBeenCalled();
   });
 
@@ -54,7 +56,10 @@ describe('withRetries', () => {
 
   it('stops retrying when a transient error turns permanent', async () => {
     const sleep = jest.fn(async (_ms: number) => undefined);
-    const fn = jest.fn<Promise<string>, []>().mockRejectedValueOnce(new Transient('a')).mockRejectedValue(new Permanent('b'));
+    const fn = jest
+      .fn<Promise<string>, []>()
+      .mockRejectedValueOnce(new Transient('a'))
+      .mockRejectedValue(new Permanent('b'));
     await expect(withRetries(fn, { maxRetries: 5, backoffMs: 1, isTransient, sleep })).rejects.toThrow(Permanent);
     expect(fn).toHaveBeenCalledTimes(2);
   });
@@ -118,7 +123,9 @@ describe('retryForever', () => {
       if (++calls === 3) stopping = true;
       throw new Error(`still down #${calls}`);
     });
-    const outcome = retryForever(fn, { what: 'connect', logger: log, isStopping: () => stopping }).catch((e: unknown) => e);
+    const outcome = retryForever(fn, { what: 'connect', logger: log, isStopping: () => stopping }).catch(
+      (e: unknown) => e,
+    );
     await jest.advanceTimersByTimeAsync(250 + 500);
     const error = await outcome;
     expect(error).toBeInstanceOf(Error);

@@ -14,7 +14,11 @@ export async function ensureTopics(kafka: Kafka, topics: string[], partitions: n
     if (wanted.length === 0) return;
     await admin.createTopics({
       waitForLeaders: true,
-      topics: wanted.map((topic) => ({ topic, numPartitions: topic.endsWith('.dlq') ? 1 : partitions, replicationFactor: -1 })),
+      topics: wanted.map((topic) => ({
+        topic,
+        numPartitions: topic.endsWith('.dlq') ? 1 : partitions,
+        replicationFactor: -1,
+      })),
     });
   } finally {
     await admin.disconnect();

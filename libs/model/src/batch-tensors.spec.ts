@@ -2,7 +2,11 @@ import { buildBatchTensors } from './batch-tensors';
 
 describe('buildBatchTensors', () => {
   it('right-pads to the longest sequence with id 0 and mask 0, token types all 0', () => {
-    const t = buildBatchTensors([[101, 7, 102], [101, 102], [101, 5, 6, 9, 102]]);
+    const t = buildBatchTensors([
+      [101, 7, 102],
+      [101, 102],
+      [101, 5, 6, 9, 102],
+    ]);
     expect(t.batchSize).toBe(3);
     expect(t.padLength).toBe(5);
     expect(Array.from(t.inputIds, Number)).toEqual([101, 7, 102, 0, 0, 101, 102, 0, 0, 0, 101, 5, 6, 9, 102]);

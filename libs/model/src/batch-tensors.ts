@@ -22,7 +22,8 @@ export function buildBatchTensors(batch: readonly (readonly number[])[]): BatchT
     const offset = row * padLength;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (!Number.isInteger(id) || id < 0) throw new RangeError(`token id ${id} (row ${row}) is not a non-negative integer`);
+      if (!Number.isInteger(id) || id < 0)
+        throw new RangeError(`token id ${id} (row ${row}) is not a non-negative integer`);
       inputIds[offset + i] = BigInt(id);
       attentionMask[offset + i] = 1n;
     }

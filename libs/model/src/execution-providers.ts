@@ -30,7 +30,13 @@ export function providerCandidates(device: InferenceDevice): ExecutionProvider[]
 export function cudaProviderInstalled(): boolean | undefined {
   let bindingDir: string;
   try {
-    bindingDir = join(dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
+    bindingDir = join(
+      dirname(require.resolve('onnxruntime-node/package.json')),
+      'bin',
+      'napi-v6',
+      process.platform,
+      process.arch,
+    );
   } catch {
     return undefined;
   }

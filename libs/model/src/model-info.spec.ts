@@ -33,7 +33,11 @@ describe('loadModelInfo', () => {
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'model-info-'));
-    write({ 'model.onnx': 'not really onnx', 'tokenizer.json': { truncation: { max_length: 64 } }, 'config.json': config() });
+    write({
+      'model.onnx': 'not really onnx',
+      'tokenizer.json': { truncation: { max_length: 64 } },
+      'config.json': config(),
+    });
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -87,7 +91,12 @@ describe('loadModelInfo', () => {
 
   it.each([
     ['no id2label', { id2label: undefined }, 'id2label', /is missing or empty/],
-    ['a gap in id2label', { id2label: { '0': 'ham', '2': 'spam' }, label2id: undefined }, 'id2label', /keys must be 0..1/],
+    [
+      'a gap in id2label',
+      { id2label: { '0': 'ham', '2': 'spam' }, label2id: undefined },
+      'id2label',
+      /keys must be 0..1/,
+    ],
     ['a non-string label', { id2label: { '0': 'ham', '1': 7 }, label2id: undefined }, 'id2label.1', /non-empty string/],
     ['duplicate labels', { id2label: { '0': 'x', '1': 'x' }, label2id: undefined }, 'id2label', /duplicate/],
     ['label2id disagreeing', { label2id: { ham: 1, spam: 0 } }, 'label2id.ham', /id2label says 0/],

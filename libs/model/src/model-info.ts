@@ -67,7 +67,11 @@ function readLabels(config: Json, configPath: string): string[] {
     if (!isObject(label2id)) throw new ModelDirError(configPath, 'label2id', 'must be an object');
     labels.forEach((label, index) => {
       if (label2id[label] !== index) {
-        throw new ModelDirError(configPath, `label2id.${label}`, `is ${JSON.stringify(label2id[label])}, id2label says ${index}`);
+        throw new ModelDirError(
+          configPath,
+          `label2id.${label}`,
+          `is ${JSON.stringify(label2id[label])}, id2label says ${index}`,
+        );
       }
     });
   }
@@ -83,7 +87,8 @@ function readMaxLength(config: Json, configPath: string, tokenizerPath: string):
   let maxLength: number;
   let source: string;
   if (config.max_length !== undefined) {
-    if (!isPositiveInt(config.max_length)) throw new ModelDirError(configPath, 'max_length', 'must be a positive integer');
+    if (!isPositiveInt(config.max_length))
+      throw new ModelDirError(configPath, 'max_length', 'must be a positive integer');
     [maxLength, source] = [config.max_length, 'max_length'];
   } else {
     const truncation = readJsonObject(tokenizerPath).truncation;
@@ -93,7 +98,11 @@ function readMaxLength(config: Json, configPath: string, tokenizerPath: string):
     } else if (isPositiveInt(positions)) {
       [maxLength, source] = [positions, 'max_position_embeddings'];
     } else {
-      throw new ModelDirError(configPath, 'max_length', 'is missing (and neither tokenizer.json truncation.max_length nor max_position_embeddings is set)');
+      throw new ModelDirError(
+        configPath,
+        'max_length',
+        'is missing (and neither tokenizer.json truncation.max_length nor max_position_embeddings is set)',
+      );
     }
   }
   if (isPositiveInt(positions) && maxLength > positions) {
@@ -104,16 +113,20 @@ function readMaxLength(config: Json, configPath: string, tokenizerPath: string):
 
 function readVocabSize(config: Json, configPath: string, tokenizerPath: string): number {
   if (config.vocab_size !== undefined) {
-    if (!isPositiveInt(config.vocab_size)) throw new ModelDirError(configPath, 'vocab_size', 'must be a positive integer');
+    if (!isPositiveInt(config.vocab_size))
+      throw new ModelDirError(configPath, 'vocab_size', 'must be a positive integer');
     return config.vocab_size;
   }
   const tokenizer = readJsonObject(tokenizerPath);
   const model = isObject(tokenizer.model) ? tokenizer.model : {};
   const ids = [
     ...Object.values(isObject(model.vocab) ? model.vocab : {}),
-    ...(Array.isArray(tokenizer.added_tokens) ? tokenizer.added_tokens.map((t: unknown) => (isObject(t) ? t.id : undefined)) : []),
+    ...(Array.isArray(tokenizer.added_tokens)
+      ? tokenizer.added_tokens.map((t: unknown) => (isObject(t) ? t.id : undefined))
+      : []),
   ].filter((id): id is number => typeof id === 'number' && Number.isInteger(id) && id >= 0);
-  if (ids.length === 0) throw new ModelDirError(configPath, 'vocab_size', 'is missing (and tokenizer.json has no model.vocab)');
+  if (ids.length === 0)
+    throw new ModelDirError(configPath, 'vocab_size', 'is missing (and tokenizer.json has no model.vocab)');
   return Math.max(...ids) + 1;
 }
 

@@ -11,7 +11,16 @@ import { ClassifierOptions, OnnxClassifier, OrtSession, OrtSessionFactory } from
 const MODELS = join(__dirname, '..', 'test-models');
 
 function info(file: string, labels = ['a', 'b', 'c']): ModelInfo {
-  return { dir: MODELS, name: 'sums', version: 'test', maxLength: 16, labels, vocabSize: 1000, modelPath: join(MODELS, file), tokenizerPath: '' };
+  return {
+    dir: MODELS,
+    name: 'sums',
+    version: 'test',
+    maxLength: 16,
+    labels,
+    vocabSize: 1000,
+    modelPath: join(MODELS, file),
+    tokenizerPath: '',
+  };
 }
 
 const cpu: ClassifierOptions = { device: 'cpu', intraOpThreads: 1, graphOptimization: 'all' };
@@ -28,7 +37,11 @@ describe('OnnxClassifier (real onnxruntime-node)', () => {
     const classifier = await OnnxClassifier.create(info('sums-3-inputs.onnx'), cpu, { logger: quietLogger() });
     expect(classifier.provider).toBe('cpu');
     expect(classifier.inputNames).toEqual(['input_ids', 'attention_mask', 'token_type_ids']);
-    const out = await classifier.run([[101, 7, 102], [101, 102], [101, 5, 6, 9, 102]]);
+    const out = await classifier.run([
+      [101, 7, 102],
+      [101, 102],
+      [101, 5, 6, 9, 102],
+    ]);
     expect(out.padLength).toBe(5);
     expect(out.logits).toEqual([
       [210, 3, 0],
@@ -39,7 +52,9 @@ describe('OnnxClassifier (real onnxruntime-node)', () => {
   });
 
   it('feeds only the inputs the model declares', async () => {
-    const classifier = await OnnxClassifier.create(info('sums-2-inputs.onnx', ['a', 'b']), cpu, { logger: quietLogger() });
+    const classifier = await OnnxClassifier.create(info('sums-2-inputs.onnx', ['a', 'b']), cpu, {
+      logger: quietLogger(),
+    });
     expect(classifier.inputNames).toEqual(['input_ids', 'attention_mask']);
     expect((await classifier.run([[1, 2], [3]])).logits).toEqual([
       [3, 2],
@@ -49,27 +64,44 @@ describe('OnnxClassifier (real onnxruntime-node)', () => {
   });
 
   it('rejects logits that do not match the labels of config.json', async () => {
-    const classifier = await OnnxClassifier.create(info('sums-3-inputs.onnx', ['ham', 'spam']), cpu, { logger: quietLogger() });
+    const classifier = await OnnxClassifier.create(info('sums-3-inputs.onnx', ['ham', 'spam']), cpu, {
+      logger: quietLogger(),
+    });
     await expect(classifier.run([[1]])).rejects.toThrow(/logits of shape \[1, 3\], expected \[1, 2\]/);
     await classifier.release();
   });
 
-  (cudaProviderInstalled() ? it.skip : it)('falls back to CPU with a warning when CUDA is requested but absent', async () => {
-    const logger = quietLogger();
-    const classifier = await OnnxClassifier.create(info('sums-3-inputs.onnx'), { ...cpu, device: 'cuda' }, { logger });
-    expect(classifier.provider).toBe('cpu');
-    expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/INFERENCE_DEVICE=cuda: the cuda execution provider is unavailable \(.+\); falling back/));
-    expect(logger.log).toHaveBeenCalledWith(expect.stringMatching(/on onnxruntime cpu provider .*unavailable: cuda/));
-    expect((await classifier.run([[4]])).logits).toEqual([[4, 1, 0]]);
-    await classifier.release();
-  });
+  (cudaProviderInstalled() ? it.skip : it)(
+    'falls back to CPU with a warning when CUDA is requested but absent',
+    async () => {
+      const logger = quietLogger();
+      const classifier = await OnnxClassifier.create(
+        info('sums-3-inputs.onnx'),
+        { ...cpu, device: 'cuda' },
+        { logger },
+      );
+      expect(classifier.provider).toBe('cpu');
+      expect(logger.warn).toHaveBeenCalledWith(
+        expect.stringMatching(/INFERENCE_DEVICE=cuda: the cuda execution provider is unavailable \(.+\); falling back/),
+      );
+      expect(logger.log).toHaveBeenCalledWith(expect.stringMatching(/on onnxruntime cpu provider .*unavailable: cuda/));
+      expect((await classifier.run([[4]])).logits).toEqual([[4, 1, 0]]);
+      await classifier.release();
+    },
+  );
 
   it('falls back to CPU with a warning when WebGPU has no adapter', async () => {
     const logger = quietLogger();
-    const classifier = await OnnxClassifier.create(info('sums-3-inputs.onnx'), { ...cpu, device: 'webgpu' }, { logger });
+    const classifier = await OnnxClassifier.create(
+      info('sums-3-inputs.onnx'),
+      { ...cpu, device: 'webgpu' },
+      { logger },
+    );
     // A host with a GPU and Vulkan may really get WebGPU; a headless CPU box must not.
     if (classifier.provider === 'cpu') {
-      expect(logger.warn).toHaveBeenCalledWith(expect.stringMatching(/INFERENCE_DEVICE=webgpu: the webgpu execution provider is unavailable/));
+      expect(logger.warn).toHaveBeenCalledWith(
+        expect.stringMatching(/INFERENCE_DEVICE=webgpu: the webgpu execution provider is unavailable/),
+      );
     } else {
       expect(classifier.provider).toBe('webgpu');
       expect(logger.warn).not.toHaveBeenCalled();
@@ -78,7 +110,9 @@ describe('OnnxClassifier (real onnxruntime-node)', () => {
   });
 
   it('names the model file it cannot load', async () => {
-    await expect(OnnxClassifier.create(info('missing.onnx'), cpu, { logger: quietLogger() })).rejects.toThrow(/cannot load .*missing\.onnx/);
+    await expect(OnnxClassifier.create(info('missing.onnx'), cpu, { logger: quietLogger() })).rejects.toThrow(
+      /cannot load .*missing\.onnx/,
+    );
   });
 });
 
@@ -105,7 +139,11 @@ describe('OnnxClassifier (stubbed session)', () => {
     const { session } = stubSession(['input_ids']);
     const logger = quietLogger();
     const createSession = factory(['cuda', 'cpu'], session);
-    const classifier = await OnnxClassifier.create(info('x.onnx', ['a', 'b']), { ...cpu, device: 'auto' }, { createSession, logger, cudaInstalled: () => true });
+    const classifier = await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { ...cpu, device: 'auto' },
+      { createSession, logger, cudaInstalled: () => true },
+    );
     expect(classifier.provider).toBe('cuda');
     expect(logger.warn).not.toHaveBeenCalled();
   });
@@ -114,35 +152,62 @@ describe('OnnxClassifier (stubbed session)', () => {
     const { session } = stubSession(['input_ids']);
     const logger = quietLogger();
     const createSession = factory(['cpu', 'webgpu'], session);
-    const classifier = await OnnxClassifier.create(info('x.onnx', ['a', 'b']), { ...cpu, device: 'auto' }, { createSession, logger, cudaInstalled: () => undefined });
+    const classifier = await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { ...cpu, device: 'auto' },
+      { createSession, logger, cudaInstalled: () => undefined },
+    );
     expect(classifier.provider).toBe('cpu');
     expect(createSession.mock.calls.map(([, o]) => o.executionProviders)).toEqual([['cuda'], ['cpu']]);
     expect(logger.warn).not.toHaveBeenCalled();
-    expect(logger.log).toHaveBeenCalledWith(expect.stringContaining('cuda execution provider is unavailable (cuda provider missing)'));
+    expect(logger.log).toHaveBeenCalledWith(
+      expect.stringContaining('cuda execution provider is unavailable (cuda provider missing)'),
+    );
   });
 
   it('auto does not even try CUDA when its provider library is not installed', async () => {
     const { session } = stubSession(['input_ids']);
     const logger = quietLogger();
     const createSession = factory(['cpu'], session);
-    const classifier = await OnnxClassifier.create(info('x.onnx', ['a', 'b']), { ...cpu, device: 'auto' }, { createSession, logger, cudaInstalled: () => false });
+    const classifier = await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { ...cpu, device: 'auto' },
+      { createSession, logger, cudaInstalled: () => false },
+    );
     expect(classifier.provider).toBe('cpu');
     expect(createSession.mock.calls.map(([, o]) => o.executionProviders)).toEqual([['cpu']]);
-    expect(logger.log).toHaveBeenCalledWith(expect.stringContaining('unavailable: cuda (provider library not installed)'));
+    expect(logger.log).toHaveBeenCalledWith(
+      expect.stringContaining('unavailable: cuda (provider library not installed)'),
+    );
   });
 
   it('passes threads and graph optimization to onnxruntime (0 threads = its default)', async () => {
     const { session } = stubSession(['input_ids']);
     const createSession = factory(['cpu'], session);
-    await OnnxClassifier.create(info('x.onnx', ['a', 'b']), { device: 'cpu', intraOpThreads: 2, graphOptimization: 'basic' }, { createSession, logger: quietLogger() });
-    await OnnxClassifier.create(info('x.onnx', ['a', 'b']), { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' }, { createSession, logger: quietLogger() });
-    expect(createSession.mock.calls[0][1]).toEqual({ executionProviders: ['cpu'], intraOpNumThreads: 2, graphOptimizationLevel: 'basic' });
+    await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cpu', intraOpThreads: 2, graphOptimization: 'basic' },
+      { createSession, logger: quietLogger() },
+    );
+    await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' },
+      { createSession, logger: quietLogger() },
+    );
+    expect(createSession.mock.calls[0][1]).toEqual({
+      executionProviders: ['cpu'],
+      intraOpNumThreads: 2,
+      graphOptimizationLevel: 'basic',
+    });
     expect(createSession.mock.calls[1][1]).toEqual({ executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
   });
 
   it('runs one session.run per batch with int64 [batch, padLength] feeds', async () => {
     const { session, run } = stubSession(['input_ids', 'token_type_ids']);
-    const classifier = await OnnxClassifier.create(info('x.onnx', ['a', 'b']), cpu, { createSession: factory(['cpu'], session), logger: quietLogger() });
+    const classifier = await OnnxClassifier.create(info('x.onnx', ['a', 'b']), cpu, {
+      createSession: factory(['cpu'], session),
+      logger: quietLogger(),
+    });
     const out = await classifier.run([[1, 2, 3], [4]]);
     expect(run).toHaveBeenCalledTimes(1);
     const feeds = run.mock.calls[0][0];
@@ -150,7 +215,13 @@ describe('OnnxClassifier (stubbed session)', () => {
     expect(run.mock.calls[0][1]).toEqual(['logits']);
     expect(feeds.input_ids.type).toBe('int64');
     expect(feeds.input_ids.dims).toEqual([2, 3]);
-    expect(out).toEqual({ logits: [[0.5, 0.5], [0.5, 0.5]], padLength: 3 });
+    expect(out).toEqual({
+      logits: [
+        [0.5, 0.5],
+        [0.5, 0.5],
+      ],
+      padLength: 3,
+    });
   });
 
   it.each([
@@ -160,7 +231,9 @@ describe('OnnxClassifier (stubbed session)', () => {
     [['input_ids'], ['last_hidden_state'], /has outputs \[last_hidden_state\]; expected "logits"/],
   ])('rejects a model with inputs %j and outputs %j, releasing its session', async (inputs, outputs, message) => {
     const { session, release } = stubSession(inputs, outputs);
-    await expect(OnnxClassifier.create(info('x.onnx'), cpu, { createSession: factory(['cpu'], session), logger: quietLogger() })).rejects.toThrow(message);
+    await expect(
+      OnnxClassifier.create(info('x.onnx'), cpu, { createSession: factory(['cpu'], session), logger: quietLogger() }),
+    ).rejects.toThrow(message);
     expect(release).toHaveBeenCalled();
   });
 });

@@ -38,7 +38,9 @@ describe('MetricsService', () => {
   it('always renders the process resident memory', () => {
     const out = lines(new MetricsService().render());
     expect(out).toContain('# TYPE process_resident_memory_bytes gauge');
-    expect(out.find((l) => l.startsWith('process_resident_memory_bytes '))).toMatch(/^process_resident_memory_bytes \d+$/);
+    expect(out.find((l) => l.startsWith('process_resident_memory_bytes '))).toMatch(
+      /^process_resident_memory_bytes \d+$/,
+    );
   });
 
   it('renders only well-formed lines: a # TYPE comment or "<name> <number>"', () => {
@@ -48,7 +50,9 @@ describe('MetricsService', () => {
     metrics.observe('c_seconds', 3);
     const body = metrics.render().trimEnd();
     for (const line of lines(body)) {
-      expect(line).toMatch(/^(# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|summary)|[a-zA-Z_:][a-zA-Z0-9_:]* -?[0-9.e+-]+)$/);
+      expect(line).toMatch(
+        /^(# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|summary)|[a-zA-Z_:][a-zA-Z0-9_:]* -?[0-9.e+-]+)$/,
+      );
     }
   });
 

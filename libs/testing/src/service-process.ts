@@ -8,7 +8,11 @@ import { waitFor } from './wait-for';
 
 export const ROOT = projectRoot();
 export type AppName = 'gateway' | 'preprocessor' | 'inference';
-const PORT_ENV: Record<AppName, string> = { gateway: 'GATEWAY_PORT', preprocessor: 'PREPROCESSOR_PORT', inference: 'INFERENCE_PORT' };
+const PORT_ENV: Record<AppName, string> = {
+  gateway: 'GATEWAY_PORT',
+  preprocessor: 'PREPROCESSOR_PORT',
+  inference: 'INFERENCE_PORT',
+};
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {

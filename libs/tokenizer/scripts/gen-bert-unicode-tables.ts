@@ -55,7 +55,8 @@ for (let cp = 0; cp < 0x110000; cp++) {
   const rust = probe.nfd[cp] ?? ch;
   const js = ch.normalize('NFD');
   if (js !== rust) {
-    if (rust !== ch) throw new Error(`U+${cp.toString(16)}: JS NFD ${JSON.stringify(js)} ≠ Rust ${JSON.stringify(rust)}`);
+    if (rust !== ch)
+      throw new Error(`U+${cp.toString(16)}: JS NFD ${JSON.stringify(js)} ≠ Rust ${JSON.stringify(rust)}`);
     nfdKeep.push(cp); // newer Unicode than the crate's: JS decomposes it, Rust leaves it alone
   }
   if (ch.toLowerCase() !== (probe.lowercase[cp] ?? ch)) lowercaseDiffs.push(cp.toString(16));
@@ -72,13 +73,29 @@ const out = [
   '/** Inclusive [first, last] code point range. */',
   'export type CodePointRange = readonly [number, number];',
   '',
-  emit('REMOVED', 'Dropped by BertNormalizer clean_text: NUL, U+FFFD and controls (Cc, Cf, Co; \\t \\n \\r excepted).', toRanges(probe.removed)),
+  emit(
+    'REMOVED',
+    'Dropped by BertNormalizer clean_text: NUL, U+FFFD and controls (Cc, Cf, Co; \\t \\n \\r excepted).',
+    toRanges(probe.removed),
+  ),
   emit('CLEAN_WHITESPACE', 'Turned into a space by clean_text.', toRanges(probe.clean_whitespace)),
   emit('CJK', 'Ideographs that handle_chinese_chars surrounds with spaces.', toRanges(probe.cjk)),
   emit('NONSPACING_MARKS', 'Dropped by strip_accents after NFD (the crate’s Mn).', toRanges(probe.nonspacing_marks)),
-  emit('PUNCTUATION', 'Isolated by BertPreTokenizer: ASCII punctuation plus the crate’s P* categories.', toRanges(probe.punctuation)),
-  emit('SPLIT_WHITESPACE', 'Word separators of BertPreTokenizer (Rust char::is_whitespace).', toRanges(probe.split_whitespace)),
-  emit('NFD_KEEP', 'Decomposed by this Node’s NFD but not by the crate (newer Unicode): left as is.', toRanges(nfdKeep)),
+  emit(
+    'PUNCTUATION',
+    'Isolated by BertPreTokenizer: ASCII punctuation plus the crate’s P* categories.',
+    toRanges(probe.punctuation),
+  ),
+  emit(
+    'SPLIT_WHITESPACE',
+    'Word separators of BertPreTokenizer (Rust char::is_whitespace).',
+    toRanges(probe.split_whitespace),
+  ),
+  emit(
+    'NFD_KEEP',
+    'Decomposed by this Node’s NFD but not by the crate (newer Unicode): left as is.',
+    toRanges(nfdKeep),
+  ),
 ].join('\n');
 const target = join(root, 'libs', 'tokenizer', 'src', 'bert-unicode-tables.ts');
 writeFileSync(target, out);

@@ -3,7 +3,12 @@ import { bertPreTokenize } from './bert-pre-tokenizer';
 
 // Expected values are HF tokenizers' (Python package 0.23.3) own outputs for the same input.
 describe('BertNormalizer (lowercase, strip accents, clean text, CJK)', () => {
-  const normalizer = new BertNormalizer({ cleanText: true, handleChineseChars: true, stripAccents: true, lowercase: true });
+  const normalizer = new BertNormalizer({
+    cleanText: true,
+    handleChineseChars: true,
+    stripAccents: true,
+    lowercase: true,
+  });
 
   it.each([
     ['Café\u200b\u00a0NAÏVE\t中文', 'cafe naive  中  文 '],
@@ -22,7 +27,12 @@ describe('BertNormalizer (lowercase, strip accents, clean text, CJK)', () => {
   });
 
   it('leaves case and accents alone when told to', () => {
-    const keep = new BertNormalizer({ cleanText: true, handleChineseChars: false, stripAccents: false, lowercase: false });
+    const keep = new BertNormalizer({
+      cleanText: true,
+      handleChineseChars: false,
+      stripAccents: false,
+      lowercase: false,
+    });
     expect(keep.normalize('Café\u0000中')).toBe('Café中');
   });
 });

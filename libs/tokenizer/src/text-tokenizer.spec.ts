@@ -32,8 +32,15 @@ describe('TextTokenizer on the default model', () => {
 
   it('encodes every fixture text to exactly the ids of HF tokenizers', () => {
     const mismatches = items
-      .map((item, index) => ({ index, text: item.text.slice(0, 80), expected: item.input_ids, actual: tokenizer.encode(item.text).inputIds }))
-      .filter(({ expected, actual }) => expected.length !== actual.length || expected.some((id, i) => id !== actual[i]));
+      .map((item, index) => ({
+        index,
+        text: item.text.slice(0, 80),
+        expected: item.input_ids,
+        actual: tokenizer.encode(item.text).inputIds,
+      }))
+      .filter(
+        ({ expected, actual }) => expected.length !== actual.length || expected.some((id, i) => id !== actual[i]),
+      );
     expect(mismatches).toEqual([]);
   });
 
@@ -63,7 +70,10 @@ describe('TextTokenizer on the default model', () => {
       expect(encoding.truncated).toBe(full.tokenCount > maxLength);
       if (encoding.truncated) {
         truncated++;
-        expect(encoding.inputIds).toEqual([...full.inputIds.slice(0, maxLength - 1), full.inputIds[full.tokenCount - 1]]);
+        expect(encoding.inputIds).toEqual([
+          ...full.inputIds.slice(0, maxLength - 1),
+          full.inputIds[full.tokenCount - 1],
+        ]);
       }
     }
     expect(truncated).toBeGreaterThan(0);
@@ -83,18 +93,45 @@ describe('TextTokenizer on the default model', () => {
 
 describe('TextTokenizer', () => {
   // A five-word BERT tokenizer, enough to pin the pipeline's steps.
-  const vocab = { '[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, hello: 4, world: 5, '##s': 6, '!': 7, cafe: 8, '中': 9 };
+  const vocab = {
+    '[PAD]': 0,
+    '[UNK]': 1,
+    '[CLS]': 2,
+    '[SEP]': 3,
+    hello: 4,
+    world: 5,
+    '##s': 6,
+    '!': 7,
+    cafe: 8,
+    中: 9,
+  };
   const json = (overrides: Record<string, unknown> = {}) => ({
     version: '1.0',
     added_tokens: [0, 1, 2, 3].map((id) => ({ id, content: Object.keys(vocab)[id], normalized: false, special: true })),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: {
       type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+      single: [
+        { SpecialToken: { id: '[CLS]', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '[SEP]', type_id: 0 } },
+      ],
       special_tokens: { '[CLS]': { id: '[CLS]', ids: [2] }, '[SEP]': { id: '[SEP]', ids: [3] } },
     },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 10, vocab },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 10,
+      vocab,
+    },
     ...overrides,
   });
 
@@ -119,7 +156,13 @@ describe('TextTokenizer', () => {
     const tokenizer = TextTokenizer.fromJson(
       json({
         post_processor: { type: 'BertProcessing', cls: ['[CLS]', 2], sep: ['[SEP]', 3] },
-        normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: false, lowercase: true },
+        normalizer: {
+          type: 'BertNormalizer',
+          clean_text: true,
+          handle_chinese_chars: true,
+          strip_accents: false,
+          lowercase: true,
+        },
       }),
       32,
     );
@@ -157,7 +200,11 @@ describe('TextTokenizer', () => {
       ['a BPE model', json({ model: { type: 'BPE', vocab: {}, merges: [] } }), /model\.type is "BPE"/],
       ['an unknown normalizer', json({ normalizer: { type: 'NFKC' } }), /normalizer\.type is "NFKC"/],
       ['another pre-tokenizer', json({ pre_tokenizer: { type: 'ByteLevel' } }), /pre_tokenizer\.type is "ByteLevel"/],
-      ['an [UNK] missing from the vocab', json({ model: { type: 'WordPiece', unk_token: '<unk>', vocab } }), /unk_token "<unk>" is not in model\.vocab/],
+      [
+        'an [UNK] missing from the vocab',
+        json({ model: { type: 'WordPiece', unk_token: '<unk>', vocab } }),
+        /unk_token "<unk>" is not in model\.vocab/,
+      ],
     ])('rejects %s', (_what, content, message) => {
       expect(loadError(write(content)).message).toMatch(message);
     });

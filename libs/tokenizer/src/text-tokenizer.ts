@@ -41,7 +41,10 @@ export class TextTokenizer {
   ) {
     const specials = spec.prefixIds.length + spec.suffixIds.length;
     if (!Number.isInteger(maxLength) || maxLength <= specials) {
-      throw new TokenizerLoadError(source, `maxLength must be an integer above ${specials} (its special tokens), got ${maxLength}`);
+      throw new TokenizerLoadError(
+        source,
+        `maxLength must be an integer above ${specials} (its special tokens), got ${maxLength}`,
+      );
     }
     this.normalizer = spec.normalizer && new BertNormalizer(spec.normalizer);
     this.wordPiece = new WordPiece(spec);
@@ -83,7 +86,7 @@ export class TextTokenizer {
       // Long texts are mostly cut at maxLength tokens: work through them a chunk at a time and
       // stop early. A cut just before an ASCII space changes nothing: every step of the pipeline
       // treats a space as a boundary (and no added token contains one).
-      for (let start = 0; start < text.length && ids.length < limit; ) {
+      for (let start = 0; start < text.length && ids.length < limit;) {
         let end = start + CHUNK_CHARS >= text.length ? text.length : text.indexOf(' ', start + CHUNK_CHARS);
         if (end < 0) end = text.length;
         this.pushText(text.slice(start, end), ids, limit);
@@ -139,7 +142,8 @@ class AddedTokenMatcher {
     if (tokens.length === 0) return null;
     const byLength = [...tokens].sort((a, b) => b.content.length - a.content.length);
     const alternatives = byLength.map(
-      (t) => `${t.lstrip ? `[${WHITESPACE_CLASS}]*` : ''}(${escapeRegExp(t.content)})${t.rstrip ? `[${WHITESPACE_CLASS}]*` : ''}`,
+      (t) =>
+        `${t.lstrip ? `[${WHITESPACE_CLASS}]*` : ''}(${escapeRegExp(t.content)})${t.rstrip ? `[${WHITESPACE_CLASS}]*` : ''}`,
     );
     const ids = new Map(byLength.map((t) => [t.content, t.id] as const));
     return new AddedTokenMatcher(new RegExp(alternatives.join('|'), 'gu'), ids);

@@ -64,7 +64,13 @@ export function parseTokenizerJson(json: unknown, file: string): TokenizerSpec {
   }
   const unkToken = stringField(model, 'unk_token', '[UNK]', 'model.unk_token', fail);
   const unkId = vocab.get(unkToken) ?? fail(`model.unk_token ${JSON.stringify(unkToken)} is not in model.vocab`);
-  const continuingSubwordPrefix = stringField(model, 'continuing_subword_prefix', '##', 'model.continuing_subword_prefix', fail);
+  const continuingSubwordPrefix = stringField(
+    model,
+    'continuing_subword_prefix',
+    '##',
+    'model.continuing_subword_prefix',
+    fail,
+  );
   const maxInputCharsPerWord = model.max_input_chars_per_word ?? 100;
   if (!isIndex(maxInputCharsPerWord)) return fail('model.max_input_chars_per_word is not a non-negative integer');
 
@@ -83,7 +89,9 @@ export function parseTokenizerJson(json: unknown, file: string): TokenizerSpec {
 function parseNormalizer(value: unknown, fail: (reason: string) => never): BertNormalizerOptions | null {
   if (value === null || value === undefined) return null;
   if (!isObject(value) || value.type !== 'BertNormalizer') {
-    return fail(`normalizer.type is ${JSON.stringify(isObject(value) ? value.type : value)}; only BertNormalizer is supported`);
+    return fail(
+      `normalizer.type is ${JSON.stringify(isObject(value) ? value.type : value)}; only BertNormalizer is supported`,
+    );
   }
   const flag = (name: string, fallback: boolean): boolean => {
     const v = value[name] ?? fallback;
@@ -91,13 +99,21 @@ function parseNormalizer(value: unknown, fail: (reason: string) => never): BertN
   };
   const lowercase = flag('lowercase', true);
   // HF: strip_accents null means "same as lowercase".
-  const stripAccents = value.strip_accents === null || value.strip_accents === undefined ? lowercase : flag('strip_accents', lowercase);
-  return { cleanText: flag('clean_text', true), handleChineseChars: flag('handle_chinese_chars', true), stripAccents, lowercase };
+  const stripAccents =
+    value.strip_accents === null || value.strip_accents === undefined ? lowercase : flag('strip_accents', lowercase);
+  return {
+    cleanText: flag('clean_text', true),
+    handleChineseChars: flag('handle_chinese_chars', true),
+    stripAccents,
+    lowercase,
+  };
 }
 
 function checkPreTokenizer(value: unknown, fail: (reason: string) => never): void {
   if (!isObject(value) || value.type !== 'BertPreTokenizer') {
-    fail(`pre_tokenizer.type is ${JSON.stringify(isObject(value) ? value.type : value)}; only BertPreTokenizer is supported`);
+    fail(
+      `pre_tokenizer.type is ${JSON.stringify(isObject(value) ? value.type : value)}; only BertPreTokenizer is supported`,
+    );
   }
 }
 
@@ -131,7 +147,9 @@ function parsePostProcessor(
     // [CLS] A [SEP], given as ["[CLS]", 101] pairs.
     const idOf = (name: 'cls' | 'sep'): number => {
       const pair = value[name];
-      return Array.isArray(pair) && isIndex(pair[1]) ? pair[1] : fail(`post_processor.${name} is not a [token, id] pair`);
+      return Array.isArray(pair) && isIndex(pair[1])
+        ? pair[1]
+        : fail(`post_processor.${name} is not a [token, id] pair`);
     };
     return { prefixIds: [idOf('cls')], suffixIds: [idOf('sep')] };
   }
@@ -148,8 +166,13 @@ function parsePostProcessor(
       } else if (isObject(piece) && isObject(piece.SpecialToken) && typeof piece.SpecialToken.id === 'string') {
         const name = piece.SpecialToken.id;
         const special = specials[name];
-        const ids = isObject(special) && Array.isArray(special.ids) && special.ids.every(isIndex) ? (special.ids as number[]) : undefined;
-        const resolved = ids ?? (vocab.has(name) ? [vocab.get(name) as number] : fail(`post_processor special token ${name} has no ids`));
+        const ids =
+          isObject(special) && Array.isArray(special.ids) && special.ids.every(isIndex)
+            ? (special.ids as number[])
+            : undefined;
+        const resolved =
+          ids ??
+          (vocab.has(name) ? [vocab.get(name) as number] : fail(`post_processor special token ${name} has no ids`));
         (seenSequence ? suffixIds : prefixIds).push(...resolved);
       } else {
         return fail('post_processor.single has an entry that is neither SpecialToken nor Sequence');
@@ -158,10 +181,18 @@ function parsePostProcessor(
     if (!seenSequence) return fail('post_processor.single has no Sequence');
     return { prefixIds, suffixIds };
   }
-  return fail(`post_processor.type is ${JSON.stringify(value.type)}; supported: TemplateProcessing, BertProcessing, RobertaProcessing`);
+  return fail(
+    `post_processor.type is ${JSON.stringify(value.type)}; supported: TemplateProcessing, BertProcessing, RobertaProcessing`,
+  );
 }
 
-function stringField(obj: Json, name: string, fallback: string, where: string, fail: (reason: string) => never): string {
+function stringField(
+  obj: Json,
+  name: string,
+  fallback: string,
+  where: string,
+  fail: (reason: string) => never,
+): string {
   const value = obj[name] ?? fallback;
   return typeof value === 'string' ? value : fail(`${where} is not a string`);
 }

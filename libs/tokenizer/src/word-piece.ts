@@ -35,7 +35,7 @@ export class WordPiece {
     const { vocab, continuingSubwordPrefix: prefix, maxInputCharsPerWord } = this.options;
     if (word.length > maxInputCharsPerWord && codePointCount(word) > maxInputCharsPerWord) return this.unk;
     const ids: number[] = [];
-    for (let start = 0; start < word.length; ) {
+    for (let start = 0; start < word.length;) {
       const prefixLength = start > 0 ? prefix.length : 0;
       // No vocab entry is longer than longestPiece, so longer candidates cannot match anyway.
       let end = Math.min(word.length, start + this.longestPiece - prefixLength);

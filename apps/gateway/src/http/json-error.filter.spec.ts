@@ -52,7 +52,10 @@ describe('bodyParserErrors', () => {
   it('answers 400 for entity.parse.failed', () => {
     const res = fakeResponse();
     const next = jest.fn();
-    const err = Object.assign(new SyntaxError('Unexpected token } in JSON at position 9'), { type: 'entity.parse.failed', status: 400 });
+    const err = Object.assign(new SyntaxError('Unexpected token } in JSON at position 9'), {
+      type: 'entity.parse.failed',
+      status: 400,
+    });
     bodyParserErrors(err, req, res as unknown as Response, next);
     expect(res.statusCode).toBe(400);
     expect(res.body).toEqual({
@@ -64,7 +67,12 @@ describe('bodyParserErrors', () => {
 
   it('answers other client errors with their status and code', () => {
     const res = fakeResponse();
-    bodyParserErrors({ type: 'encoding.unsupported', status: 415, message: 'unsupported charset "X"' }, req, res as unknown as Response, jest.fn());
+    bodyParserErrors(
+      { type: 'encoding.unsupported', status: 415, message: 'unsupported charset "X"' },
+      req,
+      res as unknown as Response,
+      jest.fn(),
+    );
     expect(res.statusCode).toBe(415);
     expect(res.body).toEqual({ error: 'unsupported_media_type', message: 'unsupported charset "X"' });
   });

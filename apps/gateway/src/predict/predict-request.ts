@@ -35,7 +35,8 @@ export function parseMany(body: unknown, maxTextBytes: number, maxTexts: number)
   const { texts } = body;
   if (!Array.isArray(texts)) throw invalidInput('texts must be an array of strings');
   if (texts.length === 0) throw invalidInput('texts is empty');
-  if (texts.length > maxTexts) throw invalidInput(`texts has ${texts.length} items, over MAX_TEXTS_PER_REQUEST=${maxTexts}`);
+  if (texts.length > maxTexts)
+    throw invalidInput(`texts has ${texts.length} items, over MAX_TEXTS_PER_REQUEST=${maxTexts}`);
   const metadata = parseMetadata(body.metadata, 'metadata');
   return texts.map((text, i) => ({ text: checkText(text, `texts[${i}]`, maxTextBytes), metadata }));
 }

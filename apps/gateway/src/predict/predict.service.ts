@@ -31,9 +31,18 @@ export class PredictService {
   async submit(inputs: TextInput[], requireListener = false): Promise<string[]> {
     this.assertAvailable(requireListener);
     const createdAt = this.clock.now();
-    const records = inputs.map(({ text, metadata }) => ({ id: randomUUID(), text, createdAt, source: 'gateway', metadata }));
+    const records = inputs.map(({ text, metadata }) => ({
+      id: randomUUID(),
+      text,
+      createdAt,
+      source: 'gateway',
+      metadata,
+    }));
     const messages = records.map((r) => this.serializer.serialize(r));
-    await this.produce(messages, records.map((r) => r.id));
+    await this.produce(
+      messages,
+      records.map((r) => r.id),
+    );
     return records.map((r) => r.id);
   }
 
@@ -41,18 +50,29 @@ export class PredictService {
   async predict(inputs: TextInput[]): Promise<Prediction[]> {
     this.assertAvailable(true);
     const createdAt = this.clock.now();
-    const records = inputs.map(({ text, metadata }) => ({ id: randomUUID(), text, createdAt, source: 'gateway', metadata }));
+    const records = inputs.map(({ text, metadata }) => ({
+      id: randomUUID(),
+      text,
+      createdAt,
+      source: 'gateway',
+      metadata,
+    }));
     const messages = records.map((r) => this.serializer.serialize(r));
     // Wait before producing: a fast answer must find its waiter.
     const replies = records.map((r) => this.pending.wait(r.id, this.config.limits.predictTimeoutMs));
     replies.forEach((p) => p.catch(() => undefined));
-    await this.produce(messages, records.map((r) => r.id));
+    await this.produce(
+      messages,
+      records.map((r) => r.id),
+    );
     try {
       return await Promise.all(replies);
     } catch (error) {
       records.forEach((r) => this.pending.cancel(r.id, error as Error));
       if (error instanceof ReplyTimeoutError) {
-        this.logger.warn(`${error.message} (${records.length} texts in the request; ${this.pending.size} replies pending)`);
+        this.logger.warn(
+          `${error.message} (${records.length} texts in the request; ${this.pending.size} replies pending)`,
+        );
         throw timedOut(`no prediction within PREDICT_TIMEOUT_MS=${this.config.limits.predictTimeoutMs} ms`);
       }
       throw error;
@@ -70,7 +90,9 @@ export class PredictService {
     try {
       await Promise.race([
         this.producer.send(this.config.topics.raw, messages),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('produce timed out')), PRODUCE_TIMEOUT_MS))),
+        new Promise(
+          (_, reject) => (timer = setTimeout(() => reject(new Error('produce timed out')), PRODUCE_TIMEOUT_MS)),
+        ),
       ]);
     } catch (error) {
       const reason = unavailable(`Kafka did not accept the texts: ${(error as Error).message}`);

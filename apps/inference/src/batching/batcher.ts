@@ -92,10 +92,13 @@ export class Batcher<T> {
       this.timer = undefined;
       void this.dispatch();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.schedule();
-      }, Math.max(1, Math.min(remaining, this.interArrivalMs)));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.schedule();
+        },
+        Math.max(1, Math.min(remaining, this.interArrivalMs)),
+      );
     }
   }
 

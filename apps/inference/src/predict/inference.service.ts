@@ -37,7 +37,12 @@ export class InferenceService {
     private readonly metrics: MetricsService,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
-    this.batcher = new Batcher(config.batch, (r) => r.inputIds.length, (records) => this.runBatch(records), clock);
+    this.batcher = new Batcher(
+      config.batch,
+      (r) => r.inputIds.length,
+      (records) => this.runBatch(records),
+      clock,
+    );
     metrics.gauge('inference_queue_depth', () => this.batcher.queued);
     metrics.gauge('inference_consumer_paused', () => (this.paused ? 1 : 0));
     metrics.gauge('inference_batches_total', () => this.batcher.stats.batches);
@@ -61,12 +66,24 @@ export class InferenceService {
         if (problem) throw new InvalidTokensError(problem);
         good.push(record);
       } catch (error) {
-        this.logger.warn(`dead-lettering ${message.topic}[${message.partition}]@${message.offset}: ${(error as Error).message}`);
-        dead.push(toDlqMessage(message, { stage: STAGE, topic: message.topic, partition: message.partition, error }, this.clock.now()));
+        this.logger.warn(
+          `dead-lettering ${message.topic}[${message.partition}]@${message.offset}: ${(error as Error).message}`,
+        );
+        dead.push(
+          toDlqMessage(
+            message,
+            { stage: STAGE, topic: message.topic, partition: message.partition, error },
+            this.clock.now(),
+          ),
+        );
       }
     }
     const dlq = dead.length
-      ? sendUntilAcked(this.producer, [{ topic: dlqTopicFor(this.config.topics.tokenized), messages: dead }], this.sendOptions())
+      ? sendUntilAcked(
+          this.producer,
+          [{ topic: dlqTopicFor(this.config.topics.tokenized), messages: dead }],
+          this.sendOptions(),
+        )
       : Promise.resolve();
     await Promise.all([dlq, good.length ? this.batcher.submit(good) : Promise.resolve()]);
     this.metrics.inc('inference_dlq_total', dead.length);

@@ -74,7 +74,11 @@ describe('buildPrediction', () => {
 describe('tokensProblem', () => {
   const VOCAB = 30_522;
   const MAX_LEN = 8;
-  const withIds = (inputIds: number[], tokenCount = inputIds.length): TokenizedText => ({ ...RECORD, inputIds, tokenCount });
+  const withIds = (inputIds: number[], tokenCount = inputIds.length): TokenizedText => ({
+    ...RECORD,
+    inputIds,
+    tokenCount,
+  });
 
   it('accepts a well-formed record, including ids 0 and vocab-1 and exactly max length', () => {
     expect(tokensProblem(RECORD, VOCAB, MAX_LEN)).toBeUndefined();
@@ -87,7 +91,11 @@ describe('tokensProblem', () => {
     ['more ids than the max length', withIds(Array(9).fill(5)), "inputIds has 9 tokens, over the model's max length 8"],
     ['a tokenCount that disagrees', withIds([101, 102], 3), 'tokenCount 3 != inputIds length 2'],
     ['a negative id', withIds([101, -1, 102]), 'token id -1 is outside the vocabulary [0, 30522)'],
-    ['an id equal to the vocab size', withIds([101, VOCAB, 102]), 'token id 30522 is outside the vocabulary [0, 30522)'],
+    [
+      'an id equal to the vocab size',
+      withIds([101, VOCAB, 102]),
+      'token id 30522 is outside the vocabulary [0, 30522)',
+    ],
     ['an id above the vocab size', withIds([101, 99_999]), 'token id 99999 is outside the vocabulary [0, 30522)'],
   ])('refuses %s', (_name, record, problem) => {
     expect(tokensProblem(record, VOCAB, MAX_LEN)).toBe(problem);

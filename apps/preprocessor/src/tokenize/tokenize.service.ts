@@ -38,7 +38,9 @@ export class TokenizeService {
   async handle(inbound: InboundRecord<'raw'>): Promise<void> {
     const output = await this.process(inbound);
     await sendUntilAcked(this.producer, [output], { logger: this.logger, isStopping: () => this.stopping });
-    this.metrics.inc(output.topic === this.config.topics.tokenized ? 'preprocessor_tokenized_total' : 'preprocessor_dlq_total');
+    this.metrics.inc(
+      output.topic === this.config.topics.tokenized ? 'preprocessor_tokenized_total' : 'preprocessor_dlq_total',
+    );
   }
 
   /** Pure decision: the one message this input turns into (a tokenized record or a DLQ record). */
@@ -50,10 +52,18 @@ export class TokenizeService {
       });
       return { topic: this.config.topics.tokenized, messages: [this.serializer.serialize(this.tokenize(raw))] };
     } catch (error) {
-      this.logger.warn(`dead-lettering ${inbound.topic}[${inbound.partition}]@${inbound.offset}: ${(error as Error).message}`);
+      this.logger.warn(
+        `dead-lettering ${inbound.topic}[${inbound.partition}]@${inbound.offset}: ${(error as Error).message}`,
+      );
       return {
         topic: dlqTopicFor(inbound.topic),
-        messages: [toDlqMessage(inbound, { stage: STAGE, topic: inbound.topic, partition: inbound.partition, error }, this.clock.now())],
+        messages: [
+          toDlqMessage(
+            inbound,
+            { stage: STAGE, topic: inbound.topic, partition: inbound.partition, error },
+            this.clock.now(),
+          ),
+        ],
       };
     }
   }
