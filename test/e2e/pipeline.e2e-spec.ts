@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { AvroCodec, RawText, SchemaRegistryAdapter, TokenizedText } from '@app/avro';
 import { loadConfig } from '@app/config';
-import { createKafka, DLQ_HEADERS, dlqTopicFor, readDlqHeaders } from '@app/kafka';
+import { createKafka, dlqTopicFor, readDlqHeaders } from '@app/kafka';
 import { loadModelInfo, OnnxClassifier } from '@app/model';
 import {
   AppName,

@@ -1,9 +1,8 @@
 import { Module, OnApplicationBootstrap } from '@nestjs/common';
 import {
-  AvroCodec,
-  AvroDeserializer,
+  avroDeserializerProvider,
   AvroModule,
-  AvroSerializer,
+  avroSerializerProvider,
   SchemaRegistration,
   SchemaRegistryAdapter,
 } from '@app/avro';
@@ -37,16 +36,8 @@ import { PredictionListener } from './replies/prediction.listener';
     PredictService,
     PendingReplies,
     PredictionListener,
-    {
-      provide: RAW_SERIALIZER,
-      inject: [AvroCodec],
-      useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'raw'),
-    },
-    {
-      provide: PREDICTION_DESERIALIZER,
-      inject: [AvroCodec],
-      useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'prediction'),
-    },
+    avroSerializerProvider(RAW_SERIALIZER, 'raw'),
+    avroDeserializerProvider(PREDICTION_DESERIALIZER, 'prediction'),
   ],
 })
 export class GatewayModule implements OnApplicationBootstrap {

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistration } from '@app/avro';
+import { avroDeserializerProvider, AvroModule, avroSerializerProvider, SchemaRegistration } from '@app/avro';
 import { APP_CONFIG, AppConfig, ConfigModule } from '@app/config';
 import { KafkaConnection, KafkaModule } from '@app/kafka';
 import { loadModelInfo, ModelInfo, OnnxClassifier } from '@app/model';
@@ -28,16 +28,8 @@ import { InferenceService } from './predict/inference.service';
       inject: [MODEL_INFO, APP_CONFIG],
       useFactory: (info: ModelInfo, config: AppConfig) => OnnxClassifier.create(info, config.inference),
     },
-    {
-      provide: TOKENIZED_DESERIALIZER,
-      inject: [AvroCodec],
-      useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'tokenized'),
-    },
-    {
-      provide: PREDICTION_SERIALIZER,
-      inject: [AvroCodec],
-      useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'prediction'),
-    },
+    avroDeserializerProvider(TOKENIZED_DESERIALIZER, 'tokenized'),
+    avroSerializerProvider(PREDICTION_SERIALIZER, 'prediction'),
   ],
   exports: [TokenizedConsumer],
 })

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AvroCodec, AvroDeserializer, AvroModule, AvroSerializer, SchemaRegistration } from '@app/avro';
+import { avroDeserializerProvider, AvroModule, avroSerializerProvider, SchemaRegistration } from '@app/avro';
 import { APP_CONFIG, AppConfig, ConfigModule } from '@app/config';
 import { KafkaConnection, KafkaModule } from '@app/kafka';
 import { loadModelInfo, ModelInfo } from '@app/model';
@@ -30,16 +30,8 @@ const MODEL_INFO = Symbol('MODEL_INFO');
       inject: [MODEL_INFO],
       useFactory: (info: ModelInfo) => TextTokenizer.fromFile(info.tokenizerPath, info.maxLength),
     },
-    {
-      provide: RAW_DESERIALIZER,
-      inject: [AvroCodec],
-      useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, 'raw'),
-    },
-    {
-      provide: TOKENIZED_SERIALIZER,
-      inject: [AvroCodec],
-      useFactory: (codec: AvroCodec) => new AvroSerializer(codec, 'tokenized'),
-    },
+    avroDeserializerProvider(RAW_DESERIALIZER, 'raw'),
+    avroSerializerProvider(TOKENIZED_SERIALIZER, 'tokenized'),
   ],
   exports: [RAW_DESERIALIZER],
 })

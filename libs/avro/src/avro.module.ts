@@ -1,7 +1,18 @@
-import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import {
+  FactoryProvider,
+  Global,
+  Injectable,
+  Logger,
+  Module,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { retryForever } from '@app/kafka';
 import { AvroCodec } from './avro-codec';
+import { AvroDeserializer } from './avro.deserializer';
+import { AvroSerializer } from './avro.serializer';
+import { RecordKind } from './records';
 import { SchemaRegistryAdapter } from './schema-registry.adapter';
 
 /** Registers the schemas in the background (retrying while the registry is down). */
@@ -60,3 +71,19 @@ export class SchemaRegistration implements OnModuleInit, OnApplicationShutdown {
   exports: [SchemaRegistryAdapter, AvroCodec, SchemaRegistration],
 })
 export class AvroModule {}
+
+/** A provider of the Nest serializer for one record kind, bound to the shared codec. */
+export function avroSerializerProvider<K extends RecordKind>(
+  token: symbol,
+  kind: K,
+): FactoryProvider<AvroSerializer<K>> {
+  return { provide: token, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroSerializer(codec, kind) };
+}
+
+/** A provider of the Nest deserializer for one record kind, bound to the shared codec. */
+export function avroDeserializerProvider<K extends RecordKind>(
+  token: symbol,
+  kind: K,
+): FactoryProvider<AvroDeserializer<K>> {
+  return { provide: token, inject: [AvroCodec], useFactory: (codec: AvroCodec) => new AvroDeserializer(codec, kind) };
+}

@@ -44,12 +44,10 @@ export class JsonErrorFilter implements ExceptionFilter {
 export function bodyParserErrors(err: any, _req: Request, res: Response, next: NextFunction): void {
   if (!err) return next();
   if (err.type === 'entity.too.large') {
-    res
-      .status(413)
-      .json({
-        error: 'payload_too_large',
-        message: `request body is over the ${err.limit}-byte limit (MAX_BODY_BYTES)`,
-      });
+    res.status(413).json({
+      error: 'payload_too_large',
+      message: `request body is over the ${err.limit}-byte limit (MAX_BODY_BYTES)`,
+    });
   } else if (err.type === 'entity.parse.failed') {
     res.status(400).json({ error: 'invalid_json', message: `request body is not valid JSON: ${err.message}` });
   } else if (err.status && err.status < 500) {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AvroSerializer, Prediction, SchemaRegistration } from '@app/avro';
+import { AvroSerializer, Prediction, RawText, SchemaRegistration } from '@app/avro';
 import { APP_CONFIG, AppConfig, CLOCK, Clock } from '@app/config';
 import { KafkaConnection, KafkaProducerAdapter } from '@app/kafka';
 import { randomUUID } from 'node:crypto';
@@ -28,43 +28,21 @@ export class PredictService {
   ) {}
 
   /** Produces the texts onto raw (one record each, keyed by a new id); resolves with the ids once acked. */
-  async submit(inputs: TextInput[], requireListener = false): Promise<string[]> {
-    this.assertAvailable(requireListener);
-    const createdAt = this.clock.now();
-    const records = inputs.map(({ text, metadata }) => ({
-      id: randomUUID(),
-      text,
-      createdAt,
-      source: 'gateway',
-      metadata,
-    }));
-    const messages = records.map((r) => this.serializer.serialize(r));
-    await this.produce(
-      messages,
-      records.map((r) => r.id),
-    );
+  async submit(inputs: TextInput[]): Promise<string[]> {
+    this.assertAvailable(false);
+    const records = this.toRecords(inputs);
+    await this.produce(records);
     return records.map((r) => r.id);
   }
 
   /** Produces and waits for every prediction, in input order. */
   async predict(inputs: TextInput[]): Promise<Prediction[]> {
     this.assertAvailable(true);
-    const createdAt = this.clock.now();
-    const records = inputs.map(({ text, metadata }) => ({
-      id: randomUUID(),
-      text,
-      createdAt,
-      source: 'gateway',
-      metadata,
-    }));
-    const messages = records.map((r) => this.serializer.serialize(r));
+    const records = this.toRecords(inputs);
     // Wait before producing: a fast answer must find its waiter.
     const replies = records.map((r) => this.pending.wait(r.id, this.config.limits.predictTimeoutMs));
     replies.forEach((p) => p.catch(() => undefined));
-    await this.produce(
-      messages,
-      records.map((r) => r.id),
-    );
+    await this.produce(records);
     try {
       return await Promise.all(replies);
     } catch (error) {
@@ -85,7 +63,13 @@ export class PredictService {
     if (requireListener && !this.listener.isListening) throw unavailable('not yet listening for predictions');
   }
 
-  private async produce(messages: Parameters<KafkaProducerAdapter['send']>[1], ids: string[]): Promise<void> {
+  private toRecords(inputs: TextInput[]): RawText[] {
+    const createdAt = this.clock.now();
+    return inputs.map(({ text, metadata }) => ({ id: randomUUID(), text, createdAt, source: 'gateway', metadata }));
+  }
+
+  private async produce(records: RawText[]): Promise<void> {
+    const messages = records.map((r) => this.serializer.serialize(r));
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -96,7 +80,7 @@ export class PredictService {
       ]);
     } catch (error) {
       const reason = unavailable(`Kafka did not accept the texts: ${(error as Error).message}`);
-      ids.forEach((id) => this.pending.cancel(id, reason));
+      records.forEach((r) => this.pending.cancel(r.id, reason));
       throw reason;
     } finally {
       clearTimeout(timer);
