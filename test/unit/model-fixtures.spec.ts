@@ -1,4 +1,3 @@
-/** @jest-environment ./libs/model/testing/onnxruntime-jest-environment.ts */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR, projectRoot } from '@app/config';

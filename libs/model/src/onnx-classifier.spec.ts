@@ -1,4 +1,3 @@
-/** @jest-environment ./libs/model/testing/onnxruntime-jest-environment.ts */
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { Tensor } from 'onnxruntime-node';

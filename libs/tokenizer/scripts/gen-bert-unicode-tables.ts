@@ -99,4 +99,6 @@ const out = [
 ].join('\n');
 const target = join(root, 'libs', 'tokenizer', 'src', 'bert-unicode-tables.ts');
 writeFileSync(target, out);
+// The repo's formatting (npm run lint:format checks it).
+execFileSync(process.execPath, [require.resolve('prettier/bin/prettier.cjs'), '--write', target], { stdio: 'inherit' });
 console.log(`wrote ${target}`);
