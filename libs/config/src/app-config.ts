@@ -49,7 +49,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     batch: {
       maxSize: readInt(env, 'BATCH_MAX_SIZE', 32, 1, 4096),
       maxWaitMs: readInt(env, 'BATCH_MAX_WAIT_MS', 10, 0, 60_000),
-      maxTokens: readInt(env, 'BATCH_MAX_TOKENS', 8192, 1, 10_000_000),
+      maxTokens: readInt(env, 'BATCH_MAX_TOKENS', 1024, 1, 10_000_000),
       // Records queued for the model above which the consumer pauses its partitions (resumes at half).
       queueHighWater: readInt(env, 'BATCH_QUEUE_HIGH_WATER', 2048, 1, 1_000_000),
     },
