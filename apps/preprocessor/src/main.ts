@@ -25,15 +25,15 @@ async function bootstrap(): Promise<void> {
       client: { clientId: `${config.kafka.clientId}-preprocessor`, brokers: config.kafka.brokers },
       consumer: { groupId: `${config.kafka.groupIdPrefix}preprocessor`, allowAutoTopicCreation: false },
       subscribe: { fromBeginning: true },
-      run: { autoCommit: true, partitionsConsumedConcurrently: config.topics.partitions },
+      run: { partitionsConsumedConcurrently: config.topics.partitions },
       parser: { keepBinary: true },
       postfixId: '',
       deserializer: app.get<AvroDeserializer<'raw'>>(RAW_DESERIALIZER),
     },
-    { [RAW_PATTERN]: config.topics.raw },
+    { topicsByPattern: { [RAW_PATTERN]: config.topics.raw }, maxInFlight: 4096, drainTimeoutMs: 30_000 },
   );
   app.connectMicroservice({ strategy: server });
-  // SIGTERM: stop fetching first (the in-flight message still finishes and commits), then the rest.
+  // SIGTERM: the server stops fetching and drains (outputs acked, offsets committed); produce retries end after that.
   const tokenize = app.get(TokenizeService);
   process.once('SIGTERM', () => tokenize.stop());
   await app.startAllMicroservices();

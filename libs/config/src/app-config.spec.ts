@@ -18,12 +18,14 @@ describe('loadConfig', () => {
       TOPIC_RAW: 'in.raw',
       BATCH_MAX_SIZE: '64',
       INFERENCE_DEVICE: 'cuda',
+      ORT_SESSIONS: '3',
+      ORT_ALLOW_SPINNING: '0',
       SCHEMA_REGISTRY_URL: 'https://reg.example:8081/apis/ccompat/v7/',
     });
     expect(config.kafka.brokers).toEqual(['a:1', 'b:2']);
     expect(config.topics.raw).toBe('in.raw');
     expect(config.batch.maxSize).toBe(64);
-    expect(config.inference.device).toBe('cuda');
+    expect(config.inference).toMatchObject({ device: 'cuda', sessions: 3, allowSpinning: false });
     expect(config.registry.url).toBe('https://reg.example:8081/apis/ccompat/v7');
   });
 
@@ -36,6 +38,8 @@ describe('loadConfig', () => {
     ['SCHEMA_REGISTRY_URL', 'localhost:8081', /SCHEMA_REGISTRY_URL must be an http\(s\) URL/],
     ['TOPIC_RAW', 'bad topic', /TOPIC_RAW must be a legal Kafka topic name/],
     ['PREDICT_TIMEOUT_MS', '-5', /PREDICT_TIMEOUT_MS must be between/],
+    ['ORT_SESSIONS', '100', /ORT_SESSIONS must be between/],
+    ['ORT_ALLOW_SPINNING', 'yes', /ORT_ALLOW_SPINNING must be one of 0, 1/],
   ])('rejects %s=%s and names the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
     try {

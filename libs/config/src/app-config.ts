@@ -19,7 +19,15 @@ export interface AppConfig {
   ports: { gateway: number; preprocessor: number; inference: number };
   model: { dir: string };
   batch: { maxSize: number; maxWaitMs: number; maxTokens: number; queueHighWater: number };
-  inference: { device: InferenceDevice; intraOpThreads: number; graphOptimization: GraphOptimizationLevel };
+  inference: {
+    device: InferenceDevice;
+    intraOpThreads: number;
+    graphOptimization: GraphOptimizationLevel;
+    /** Whether idle intra-op threads busy-wait for the next run (onnxruntime's allow_spinning). */
+    allowSpinning: boolean;
+    /** Model sessions running batches side by side; 0 = 2 on a multi-core CPU, 1 on a GPU. */
+    sessions: number;
+  };
   limits: { maxTextBytes: number; maxBodyBytes: number; maxTextsPerRequest: number; predictTimeoutMs: number };
   delivery: { maxRetries: number; retryBackoffMs: number };
 }
@@ -55,9 +63,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     inference: {
       device: readEnum(env, 'INFERENCE_DEVICE', 'auto', INFERENCE_DEVICES),
-      // 0 lets onnxruntime pick (one thread per physical core).
+      // 0: the cores divided between the sessions (onnxruntime's own choice for a single session).
       intraOpThreads: readInt(env, 'ORT_INTRA_OP_THREADS', 0, 0, 1024),
       graphOptimization: readEnum(env, 'ORT_GRAPH_OPTIMIZATION', 'all', GRAPH_OPTIMIZATION_LEVELS),
+      allowSpinning: readEnum(env, 'ORT_ALLOW_SPINNING', '1', ['0', '1'] as const) === '1',
+      sessions: readInt(env, 'ORT_SESSIONS', 0, 0, 64),
     },
     limits: {
       maxTextBytes: readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000),

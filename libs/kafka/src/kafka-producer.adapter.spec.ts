@@ -85,4 +85,25 @@ describe('KafkaProducerAdapter', () => {
     await expect(failed).rejects.toThrow('Request timed out');
     expect(producers).toHaveLength(1);
   });
+
+  it('splits what queued into requests of at most 512 KiB, in order', async () => {
+    const { kafka, producers } = fakeKafka();
+    const adapter = new KafkaProducerAdapter(kafka);
+    await adapter.connect();
+    const big = (name: string) => ({ key: name, value: Buffer.alloc(200 * 1024) });
+    const first = adapter.send('t', [msg('a')]);
+    await flush();
+    const rest = ['b', 'c', 'd'].map((name) => adapter.send('t', [big(name)]));
+    producers[0].calls[0].release();
+    await first;
+    await flush();
+    const keys = () =>
+      producers[0].calls.map((c) => c.topicMessages.flatMap((t: any) => t.messages.map((m: any) => m.key)));
+    expect(keys()).toEqual([['a'], ['b', 'c']]);
+    producers[0].calls[1].release();
+    await flush();
+    expect(keys()).toEqual([['a'], ['b', 'c'], ['d']]);
+    producers[0].calls[2].release();
+    await expect(Promise.all(rest)).resolves.toBeDefined();
+  });
 });

@@ -7,6 +7,9 @@ interface PendingSend {
   reject: (error: unknown) => void;
 }
 
+// Below the broker's default message.max.bytes (1 MiB), so a coalesced request is never refused as too large.
+const MAX_REQUEST_BYTES = 512 * 1024;
+
 // Errors after which the broker will refuse every later sequence number of this producer id.
 const FENCED =
   /OUT_OF_ORDER_SEQUENCE_NUMBER|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|out of order sequence|unknown producer id/i;
@@ -69,8 +72,7 @@ export class KafkaProducerAdapter {
     this.writing = true;
     try {
       while (this.queue.length > 0) {
-        const sends = this.queue;
-        this.queue = [];
+        const sends = this.takeRequest();
         try {
           // A replaced producer that could not connect at once gets another chance here.
           if (!this.connected) await this.connect();
@@ -85,6 +87,19 @@ export class KafkaProducerAdapter {
     } finally {
       this.writing = false;
     }
+  }
+
+  /** The queued sends of the next request: all of them, up to MAX_REQUEST_BYTES (at least one). */
+  private takeRequest(): PendingSend[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length) {
+      const size = sizeOf(this.queue[n]);
+      if (n > 0 && bytes + size > MAX_REQUEST_BYTES) break;
+      bytes += size;
+      n++;
+    }
+    return this.queue.splice(0, n);
   }
 
   private async replace(cause: unknown): Promise<void> {
@@ -105,4 +120,16 @@ export class KafkaProducerAdapter {
     await this.producer.disconnect();
     this.connected = false;
   }
+}
+
+function sizeOf(send: PendingSend): number {
+  let bytes = 0;
+  for (const batch of send.batches)
+    for (const m of batch.messages) bytes += byteLength(m.value) + byteLength(m.key) + 64; // + record overhead
+  return bytes;
+}
+
+function byteLength(value: Buffer | string | null | undefined): number {
+  if (value == null) return 0;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 }

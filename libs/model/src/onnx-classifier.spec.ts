@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { Tensor } from 'onnxruntime-node';
 import { cudaProviderInstalled } from './execution-providers';
 import { ModelInfo } from './model-info';
-import { ClassifierOptions, OnnxClassifier, OrtSession, OrtSessionFactory } from './onnx-classifier';
+import { ClassifierOptions, cpuPlan, OnnxClassifier, OrtSession, OrtSessionFactory } from './onnx-classifier';
 
 // Tiny graphs whose "logits" are [sum(ids * mask), sum(mask)(, sum(token types))] per row: they show
 // exactly what the session was fed (libs/model/test-models/make_test_models.py).
@@ -22,7 +22,7 @@ function info(file: string, labels = ['a', 'b', 'c']): ModelInfo {
   };
 }
 
-const cpu: ClassifierOptions = { device: 'cpu', intraOpThreads: 1, graphOptimization: 'all' };
+const cpu: ClassifierOptions = { device: 'cpu', intraOpThreads: 1, graphOptimization: 'all', sessions: 1 };
 
 function quietLogger(): Logger {
   const logger = new Logger('test');
@@ -180,17 +180,32 @@ describe('OnnxClassifier (stubbed session)', () => {
     );
   });
 
+  it('turns off intra-op spinning through a session config entry when asked', async () => {
+    const { session } = stubSession(['input_ids']);
+    const createSession = factory(['cpu'], session);
+    await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all', allowSpinning: false, sessions: 1 },
+      { createSession, logger: quietLogger() },
+    );
+    expect(createSession.mock.calls[0][1]).toEqual({
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+  });
+
   it('passes threads and graph optimization to onnxruntime (0 threads = its default)', async () => {
     const { session } = stubSession(['input_ids']);
     const createSession = factory(['cpu'], session);
     await OnnxClassifier.create(
       info('x.onnx', ['a', 'b']),
-      { device: 'cpu', intraOpThreads: 2, graphOptimization: 'basic' },
+      { device: 'cpu', intraOpThreads: 2, graphOptimization: 'basic', sessions: 1 },
       { createSession, logger: quietLogger() },
     );
     await OnnxClassifier.create(
       info('x.onnx', ['a', 'b']),
-      { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' },
+      { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all', sessions: 1 },
       { createSession, logger: quietLogger() },
     );
     expect(createSession.mock.calls[0][1]).toEqual({
@@ -234,5 +249,68 @@ describe('OnnxClassifier (stubbed session)', () => {
       OnnxClassifier.create(info('x.onnx'), cpu, { createSession: factory(['cpu'], session), logger: quietLogger() }),
     ).rejects.toThrow(message);
     expect(release).toHaveBeenCalled();
+  });
+
+  it('splits a multi-core CPU between sessions and runs batches side by side, one per session', async () => {
+    const gates: (() => void)[] = [];
+    const made: string[] = [];
+    const createSession = jest.fn<ReturnType<OrtSessionFactory>, Parameters<OrtSessionFactory>>(async () => {
+      const name = `s${made.length}`;
+      made.push(name);
+      return {
+        inputNames: ['input_ids'],
+        outputNames: ['logits'],
+        release: async () => undefined,
+        run: async (feeds) => {
+          await new Promise<void>((resolve) => gates.push(resolve));
+          const rows = feeds.input_ids.dims[0];
+          return { logits: new Tensor('float32', new Float32Array(rows * 2).fill(made.indexOf(name)), [rows, 2]) };
+        },
+      };
+    });
+    const classifier = await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' },
+      { createSession, logger: quietLogger(), cores: 8 },
+    );
+    expect(classifier.concurrency).toBe(2);
+    expect(createSession.mock.calls.map(([, o]) => o.intraOpNumThreads)).toEqual([4, 4]);
+
+    const runs = [classifier.run([[1]]), classifier.run([[2]]), classifier.run([[3]])];
+    await new Promise((r) => setImmediate(r));
+    expect(gates).toHaveLength(2); // the third waits for a free session
+    gates[1]();
+    await new Promise((r) => setImmediate(r));
+    expect(gates).toHaveLength(3);
+    gates[0]();
+    gates[2]();
+    const used = (await Promise.all(runs)).map((o) => o.logits[0][0]);
+    expect(new Set(used.slice(0, 2))).toEqual(new Set([0, 1]));
+  });
+
+  it('gives a GPU one session unless told otherwise', async () => {
+    const { session } = stubSession(['input_ids']);
+    const createSession = factory(['cuda', 'cpu'], session);
+    const classifier = await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cuda', intraOpThreads: 0, graphOptimization: 'all' },
+      { createSession, logger: quietLogger(), cudaInstalled: () => true, cores: 16 },
+    );
+    expect(classifier.provider).toBe('cuda');
+    expect(classifier.concurrency).toBe(1);
+    expect(createSession).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('cpuPlan', () => {
+  it.each([
+    [2, 0, 0, { sessions: 2, intraOpThreads: 1 }],
+    [16, 0, 0, { sessions: 2, intraOpThreads: 8 }],
+    [1, 0, 0, { sessions: 1, intraOpThreads: 0 }],
+    [8, 3, 0, { sessions: 3, intraOpThreads: 2 }],
+    [8, 0, 4, { sessions: 2, intraOpThreads: 4 }],
+    [8, 1, 0, { sessions: 1, intraOpThreads: 0 }],
+  ])('%i cores, ORT_SESSIONS=%i, ORT_INTRA_OP_THREADS=%i → %o', (cores, sessions, threads, plan) => {
+    expect(cpuPlan(cores, sessions, threads)).toEqual(plan);
   });
 });

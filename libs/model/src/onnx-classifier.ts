@@ -1,15 +1,34 @@
+import { availableParallelism } from 'node:os';
 import { Logger } from '@nestjs/common';
 import type { GraphOptimizationLevel, InferenceDevice } from '@app/config';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { buildBatchTensors, BatchTensors } from './batch-tensors';
 import { cudaProviderInstalled, ExecutionProvider, providerCandidates } from './execution-providers';
 import { ModelInfo } from './model-info';
+import { OrtWorkerSession } from './ort-worker-session';
 
 export interface ClassifierOptions {
   device: InferenceDevice;
   /** 0 lets onnxruntime choose (one thread per physical core). */
   intraOpThreads: number;
   graphOptimization: GraphOptimizationLevel;
+  /** onnxruntime's session.intra_op.allow_spinning; its default (true) when absent. */
+  allowSpinning?: boolean;
+  /** Sessions that run batches side by side; 0 or absent: 2 on a multi-core CPU, else 1. */
+  sessions?: number;
+}
+
+/**
+ * How a CPU is shared between sessions. Two single-purpose sessions beat one session with all
+ * the threads on a host that also runs Kafka clients: a parallel operator waits for its slowest
+ * thread, so every preemption of one intra-op thread stalls the whole run, while two sessions
+ * each on its share of the cores keep going independently (measured: see bench/README.md).
+ */
+export function cpuPlan(cores: number, sessions = 0, intraOpThreads = 0): { sessions: number; intraOpThreads: number } {
+  const n = sessions > 0 ? sessions : cores >= 2 ? 2 : 1;
+  // 0 threads keeps onnxruntime's own choice, which only fits when one session has the machine.
+  const threads = intraOpThreads > 0 || n === 1 ? intraOpThreads : Math.max(1, Math.floor(cores / n));
+  return { sessions: n, intraOpThreads: threads };
 }
 
 export interface ClassifierOutput {
@@ -23,6 +42,8 @@ export interface ClassifierOutput {
 export interface SequenceClassifier {
   readonly provider: ExecutionProvider;
   readonly inputNames: string[];
+  /** How many runs may be in flight at once (one per session). */
+  readonly concurrency: number;
   run(batch: number[][]): Promise<ClassifierOutput>;
   release(): Promise<void>;
 }
@@ -37,7 +58,8 @@ export interface OrtSession {
 
 export type OrtSessionFactory = (modelPath: string, options: InferenceSession.SessionOptions) => Promise<OrtSession>;
 
-const createOrtSession: OrtSessionFactory = (modelPath, options) => InferenceSession.create(modelPath, options);
+// A worker thread, because a run on the main thread would block the service's Kafka I/O (see OrtWorkerSession).
+const createOrtSession: OrtSessionFactory = (modelPath, options) => OrtWorkerSession.create(modelPath, options);
 
 /** The inputs DESIGN.md allows a model to declare, and how each is filled. */
 const FEEDS: Record<string, (t: BatchTensors) => BigInt64Array> = {
@@ -49,13 +71,20 @@ const FEEDS: Record<string, (t: BatchTensors) => BigInt64Array> = {
 /** A BERT-family sequence classifier (model.onnx of a MODEL_DIR) run by onnxruntime-node. */
 export class OnnxClassifier implements SequenceClassifier {
   readonly inputNames: string[];
+  private readonly idle: OrtSession[];
+  private waiting: ((session: OrtSession) => void)[] = [];
 
   private constructor(
     readonly info: ModelInfo,
     readonly provider: ExecutionProvider,
-    private readonly session: OrtSession,
+    private readonly sessions: OrtSession[],
   ) {
-    this.inputNames = [...session.inputNames];
+    this.inputNames = [...sessions[0].inputNames];
+    this.idle = [...sessions];
+  }
+
+  get concurrency(): number {
+    return this.sessions.length;
   }
 
   /**
@@ -65,14 +94,22 @@ export class OnnxClassifier implements SequenceClassifier {
   static async create(
     info: ModelInfo,
     options: ClassifierOptions,
-    deps: { createSession?: OrtSessionFactory; logger?: Logger; cudaInstalled?: () => boolean | undefined } = {},
+    deps: {
+      createSession?: OrtSessionFactory;
+      logger?: Logger;
+      cudaInstalled?: () => boolean | undefined;
+      cores?: number;
+    } = {},
   ): Promise<OnnxClassifier> {
     const createSession = deps.createSession ?? createOrtSession;
     const logger = deps.logger ?? new Logger(OnnxClassifier.name);
     const cudaInstalled = deps.cudaInstalled ?? cudaProviderInstalled;
+    const cores = deps.cores ?? availableParallelism();
     const base: InferenceSession.SessionOptions = {
       graphOptimizationLevel: options.graphOptimization,
       ...(options.intraOpThreads > 0 ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      // Spinning threads answer the next run sooner but burn CPU the rest of a shared host needs.
+      ...(options.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     };
     const tried: string[] = [];
     for (const provider of providerCandidates(options.device)) {
@@ -81,9 +118,19 @@ export class OnnxClassifier implements SequenceClassifier {
         tried.push('cuda (provider library not installed)');
         continue;
       }
+      // On the CPU the cores are split between sessions; a GPU gets one session unless told otherwise.
+      const plan =
+        provider === 'cpu'
+          ? cpuPlan(cores, options.sessions, options.intraOpThreads)
+          : { sessions: Math.max(1, options.sessions ?? 1), intraOpThreads: options.intraOpThreads };
+      const sessionOptions: InferenceSession.SessionOptions = {
+        ...base,
+        ...(plan.intraOpThreads > 0 ? { intraOpNumThreads: plan.intraOpThreads } : {}),
+        executionProviders: [provider],
+      };
       let session: OrtSession;
       try {
-        session = await createSession(info.modelPath, { ...base, executionProviders: [provider] });
+        session = await createSession(info.modelPath, sessionOptions);
       } catch (error) {
         if (provider === 'cpu') throw new Error(`cannot load ${info.modelPath}: ${firstLine(error)}`, { cause: error });
         const reason = firstLine(error);
@@ -93,17 +140,19 @@ export class OnnxClassifier implements SequenceClassifier {
         else logger.warn(message);
         continue;
       }
-      const classifier = new OnnxClassifier(info, provider, session);
+      const sessions = [session];
       try {
-        classifier.checkSignature();
+        new OnnxClassifier(info, provider, sessions).checkSignature();
+        while (sessions.length < plan.sessions) sessions.push(await createSession(info.modelPath, sessionOptions));
       } catch (error) {
-        await session.release();
+        await Promise.all(sessions.map((s) => s.release()));
         throw error;
       }
+      const classifier = new OnnxClassifier(info, provider, sessions);
       logger.log(
         `model ${info.name}@${info.version} on onnxruntime ${provider} provider` +
           ` (INFERENCE_DEVICE=${options.device}${tried.length ? `, unavailable: ${tried.join(', ')}` : ''};` +
-          ` intra-op threads ${options.intraOpThreads || 'auto'}; inputs ${classifier.inputNames.join(', ')})`,
+          ` ${plan.sessions} session(s) × ${plan.intraOpThreads || 'auto'} intra-op thread(s)${options.allowSpinning === false ? ', no spinning' : ''}; inputs ${classifier.inputNames.join(', ')})`,
       );
       return classifier;
     }
@@ -116,7 +165,13 @@ export class OnnxClassifier implements SequenceClassifier {
     const dims = [tensors.batchSize, tensors.padLength];
     const feeds: Record<string, Tensor> = {};
     for (const name of this.inputNames) feeds[name] = new Tensor('int64', FEEDS[name](tensors), dims);
-    const output = (await this.session.run(feeds, ['logits'])).logits;
+    const session = await this.acquire();
+    let output: Tensor;
+    try {
+      output = (await session.run(feeds, ['logits'])).logits;
+    } finally {
+      this.giveBack(session);
+    }
     const [rows, width] = output.dims;
     if (output.dims.length !== 2 || rows !== batch.length || width !== this.info.labels.length) {
       throw new Error(
@@ -130,7 +185,18 @@ export class OnnxClassifier implements SequenceClassifier {
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await Promise.all(this.sessions.map((s) => s.release()));
+  }
+
+  private acquire(): Promise<OrtSession> {
+    const session = this.idle.pop();
+    return session ? Promise.resolve(session) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private giveBack(session: OrtSession): void {
+    const next = this.waiting.shift();
+    if (next) next(session);
+    else this.idle.push(session);
   }
 
   private checkSignature(): void {
@@ -140,8 +206,10 @@ export class OnnxClassifier implements SequenceClassifier {
         `${this.info.modelPath} declares inputs [${this.inputNames.join(', ')}]; expected input_ids plus optionally attention_mask, token_type_ids`,
       );
     }
-    if (!this.session.outputNames.includes('logits')) {
-      throw new Error(`${this.info.modelPath} has outputs [${this.session.outputNames.join(', ')}]; expected "logits"`);
+    if (!this.sessions[0].outputNames.includes('logits')) {
+      throw new Error(
+        `${this.info.modelPath} has outputs [${this.sessions[0].outputNames.join(', ')}]; expected "logits"`,
+      );
     }
   }
 }

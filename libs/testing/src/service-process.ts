@@ -51,7 +51,9 @@ export async function startService(app: AppName, env: Record<string, string>): P
   const logs = join(ROOT, '.e2e', 'logs');
   mkdirSync(logs, { recursive: true });
   const log = createWriteStream(join(logs, `${app}-${port}.log`));
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', app, 'apps', app, 'src', 'main.js')], {
+  // SERVICE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles a service under test or bench.
+  const nodeArgs = (env.SERVICE_NODE_ARGS ?? process.env.SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist', 'apps', app, 'apps', app, 'src', 'main.js')], {
     cwd: ROOT,
     env: { ...process.env, ...env, [PORT_ENV[app]]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

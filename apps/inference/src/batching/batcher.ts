@@ -29,8 +29,8 @@ export type BatchRunner<T> = (items: T[]) => { ran: Promise<void>; acked: Promis
 
 /**
  * Turns a stream of records into full, length-homogeneous batches for one model session.
- * - One session.run at a time; the next batch is formed while the current one runs, and the
- *   produce of a finished batch overlaps the next run.
+ * - At most `concurrency` runs at a time (one per model session); the next batch is formed while
+ *   the current ones run, and the produce of a finished batch overlaps the next run.
  * - A record waits for companions only while more are expected to arrive within its wait
  *   window (measured arrival rate): under light load a lone record runs at once.
  * - Batches are cut from the length-sorted queue around the oldest record, so padding stays low
@@ -38,7 +38,7 @@ export type BatchRunner<T> = (items: T[]) => { ran: Promise<void>; acked: Promis
  */
 export class Batcher<T> {
   private queue: Pending<T>[] = [];
-  private busy = false;
+  private running = 0;
   private timer?: NodeJS.Timeout;
   private lastArrival?: number;
   private interArrivalMs = Number.POSITIVE_INFINITY;
@@ -49,6 +49,7 @@ export class Batcher<T> {
     private readonly lengthOf: (item: T) => number,
     private readonly run: BatchRunner<T>,
     private readonly clock: Clock,
+    private readonly concurrency = 1,
   ) {}
 
   get queued(): number {
@@ -79,7 +80,7 @@ export class Batcher<T> {
   }
 
   private schedule(): void {
-    if (this.busy || this.queue.length === 0) return;
+    if (this.running >= this.concurrency || this.queue.length === 0) return;
     const now = this.clock.now();
     let oldest = Number.POSITIVE_INFINITY;
     for (const p of this.queue) oldest = Math.min(oldest, p.enqueuedAt);
@@ -91,6 +92,8 @@ export class Batcher<T> {
       clearTimeout(this.timer);
       this.timer = undefined;
       void this.dispatch();
+      // Another session may be free for what is left.
+      this.schedule();
     } else if (!this.timer) {
       this.timer = setTimeout(
         () => {
@@ -128,7 +131,7 @@ export class Batcher<T> {
   }
 
   private async dispatch(): Promise<void> {
-    this.busy = true;
+    this.running++;
     const batch = this.takeBatch();
     const padded = batch.length * batch.reduce((max, p) => Math.max(max, p.length), 0);
     this.stats.batches += 1;
@@ -147,7 +150,7 @@ export class Batcher<T> {
     );
     // The session is free as soon as the run is done; the produce overlaps the next run.
     await started.ran.catch(() => undefined);
-    this.busy = false;
+    this.running--;
     this.schedule();
   }
 

@@ -12,6 +12,8 @@ import { buildPrediction, tokensProblem } from './prediction.builder';
 /** What the service needs of the ONNX session (an adapter: see @app/model's OnnxClassifier). */
 export interface Classifier {
   readonly provider: string;
+  /** Batches that may run at once (one per session). */
+  readonly concurrency: number;
   run(batch: number[][]): Promise<{ logits: number[][] }>;
 }
 
@@ -42,6 +44,7 @@ export class InferenceService {
       (r) => r.inputIds.length,
       (records) => this.runBatch(records),
       clock,
+      classifier.concurrency,
     );
     metrics.gauge('inference_queue_depth', () => this.batcher.queued);
     metrics.gauge('inference_consumer_paused', () => (this.paused ? 1 : 0));

@@ -1,0 +1,149 @@
+import { Logger } from '@nestjs/common';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { FetchAhead } from './fetch-ahead';
+
+/** A kafkajs consumer stub: records commits, seeks, pauses and resumes. */
+function stubConsumer() {
+  const listeners = new Map<string, (e: unknown) => void>();
+  const calls = { commits: [] as unknown[], seeks: [] as unknown[], paused: 0, resumed: 0 };
+  const consumer = {
+    events: { GROUP_JOIN: 'join' },
+    on: (event: string, fn: (e: unknown) => void) => listeners.set(event, fn),
+    commitOffsets: jest.fn(async (offsets: unknown) => void calls.commits.push(offsets)),
+    seek: jest.fn((s: unknown) => void calls.seeks.push(s)),
+    pause: jest.fn(() => void calls.paused++),
+    resume: jest.fn(() => void calls.resumed++),
+  };
+  return {
+    consumer: consumer as unknown as Consumer,
+    calls,
+    join: (a: unknown) => listeners.get('join')!({ payload: a }),
+  };
+}
+
+function payload(partition: number, offsets: number[], stale = false) {
+  const resolved: string[] = [];
+  const messages = offsets.map((o) => ({ offset: String(o), key: null, value: Buffer.from('x') }) as KafkaMessage);
+  const p = {
+    batch: { topic: 't', partition, messages, lastOffset: () => String(offsets[offsets.length - 1]) },
+    resolveOffset: (o: string) => resolved.push(o),
+    isStale: () => stale,
+  } as unknown as EachBatchPayload;
+  return { p, resolved };
+}
+
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
+const logger = () => {
+  const l = new Logger('test');
+  jest.spyOn(l, 'error').mockImplementation(() => undefined);
+  jest.spyOn(l, 'warn').mockImplementation(() => undefined);
+  return l;
+};
+
+describe('FetchAhead', () => {
+  it('returns before the work is acknowledged, and commits only after', async () => {
+    const { consumer, calls } = stubConsumer();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const work = deferred();
+    const { p, resolved } = payload(0, [5, 6, 7]);
+    await fa.accept(p, () => work.promise);
+    expect(resolved).toEqual(['7']); // the fetch position moved on
+    expect(fa.pending).toBe(3);
+    await flush();
+    expect(calls.commits).toEqual([]);
+    work.resolve();
+    await flush();
+    expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '8' }]]);
+    expect(fa.pending).toBe(0);
+  });
+
+  it('hands over only records not already in flight after a re-fetch', async () => {
+    const { consumer } = stubConsumer();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const seen: string[][] = [];
+    const handle = async (m: KafkaMessage[]) => void seen.push(m.map((x) => x.offset));
+    await fa.accept(payload(0, [0, 1, 2]).p, () => new Promise(() => undefined));
+    await fa.accept(payload(0, [0, 1, 2, 3, 4]).p, handle);
+    await flush();
+    expect(seen).toEqual([['3', '4']]);
+  });
+
+  it('skips a stale batch without handing it over or moving the position', async () => {
+    const { consumer } = stubConsumer();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const handle = jest.fn(async () => undefined);
+    const { p, resolved } = payload(0, [0], true);
+    await fa.accept(p, handle);
+    expect(handle).not.toHaveBeenCalled();
+    expect(resolved).toEqual([]);
+  });
+
+  it('rewinds the partition to the first record of a failed hand-over', async () => {
+    const { consumer, calls } = stubConsumer();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    await fa.accept(payload(2, [10, 11]).p, async () => {
+      throw new Error('boom');
+    });
+    await flush();
+    expect(calls.seeks).toEqual([{ topic: 't', partition: 2, offset: '10' }]);
+    expect(calls.commits).toEqual([]);
+  });
+
+  it('pauses above the high-water mark and resumes below half of it', async () => {
+    jest.useFakeTimers();
+    try {
+      const { consumer, calls } = stubConsumer();
+      const states: boolean[] = [];
+      const fa = new FetchAhead(consumer, { maxInFlight: 4, logger: logger(), onPaused: (p) => states.push(p) });
+      const a = deferred();
+      const b = deferred();
+      await fa.accept(payload(0, [0, 1, 2]).p, () => a.promise);
+      expect(calls.paused).toBe(0);
+      await fa.accept(payload(1, [0, 1, 2]).p, () => b.promise);
+      expect(calls.paused).toBe(1);
+      jest.advanceTimersByTime(100);
+      expect(calls.resumed).toBe(0);
+      a.resolve();
+      b.resolve();
+      await jest.runAllTimersAsync();
+      expect(calls.resumed).toBe(1);
+      expect(states).toEqual([true, false]);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('drain() pauses, waits for acks and commits, and reports a timeout', async () => {
+    const { consumer, calls } = stubConsumer();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const work = deferred();
+    await fa.accept(payload(0, [0]).p, () => work.promise);
+    const draining = fa.drain(['t'], 5_000);
+    await flush();
+    expect(calls.paused).toBe(1);
+    work.resolve();
+    await expect(draining).resolves.toBe(true);
+    expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '1' }]]);
+
+    const stuck = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    await stuck.accept(payload(0, [1]).p, () => new Promise(() => undefined));
+    await expect(stuck.drain(['t'], 20)).resolves.toBe(false);
+  });
+
+  it('forgets partitions a rebalance took away', async () => {
+    const { consumer, join } = stubConsumer();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    await fa.accept(payload(0, [0]).p, () => new Promise(() => undefined));
+    join({ memberAssignment: { t: [1] } });
+    await expect(fa.drain(['t'], 1_000)).resolves.toBe(true);
+  });
+});

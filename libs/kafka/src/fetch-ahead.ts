@@ -1,0 +1,109 @@
+import type { Logger } from '@nestjs/common';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { OffsetTracker } from './offset-tracker';
+
+export interface FetchAheadOptions {
+  /** Records handed over and not yet acknowledged above which the consumer pauses (resumes at half). */
+  maxInFlight: number;
+  logger: Logger;
+  /** Called on pause and resume, for metrics. */
+  onPaused?: (paused: boolean) => void;
+}
+
+/**
+ * The consuming half of at-least-once delivery for a stage that turns records into outputs.
+ *
+ * kafkajs fetches again only once every eachBatch of the last fetch has returned. Awaiting the
+ * outputs' acks inside eachBatch would therefore leave the consumer idle during every produce
+ * and model run. Here eachBatch only hands the records over and returns: the next fetch overlaps
+ * the work, and the OffsetTracker commits each offset once its outputs are acknowledged.
+ * Use with `autoCommit: false, eachBatchAutoResolve: false`.
+ */
+export class FetchAhead {
+  private readonly tracker: OffsetTracker;
+  private inFlight = 0;
+  private pausedTopics?: string[];
+  private resumeTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly options: FetchAheadOptions,
+  ) {
+    this.tracker = new OffsetTracker(
+      (offsets) => consumer.commitOffsets(offsets),
+      (error) => options.logger.warn(`offset commit failed, will retry: ${(error as Error).message}`),
+    );
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => ({ topic, partition })),
+      );
+      this.tracker.retain(assigned);
+    });
+  }
+
+  /** Records handed over whose outputs are not acknowledged yet. */
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * The eachBatch handler: passes the batch's new records to `handle`, whose promise resolves once
+   * every output derived from them is acknowledged, and returns without waiting for it.
+   */
+  async accept(
+    { batch, resolveOffset, isStale }: EachBatchPayload,
+    handle: (messages: KafkaMessage[]) => Promise<void>,
+  ): Promise<void> {
+    const { topic, partition } = batch;
+    // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
+    if (isStale() || batch.messages.length === 0) return;
+    // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
+    const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
+    if (fresh.length > 0) {
+      this.inFlight += fresh.length;
+      const done = Promise.resolve()
+        .then(() => handle(fresh))
+        .finally(() => (this.inFlight -= fresh.length));
+      this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, (firstOffset, error) => {
+        // Retried from its first record: duplicates of what followed are possible, losses are not.
+        this.options.logger.error(
+          `${topic}[${partition}]: processing failed, re-reading from ${firstOffset}: ${(error as Error).message}`,
+        );
+        this.consumer.seek({ topic, partition, offset: firstOffset });
+      });
+      this.applyBackpressure(topic);
+    }
+    // Moves the fetch position past this batch; the tracker makes it durable once it is done.
+    resolveOffset(batch.lastOffset());
+  }
+
+  /**
+   * SIGTERM: stop fetching and wait until what was handed over is acknowledged and committed.
+   * Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
+   */
+  async drain(topics: string[], timeoutMs: number): Promise<boolean> {
+    clearInterval(this.resumeTimer);
+    this.consumer.pause(topics.map((topic) => ({ topic })));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
+    const drained = await Promise.race([this.tracker.drained().then(() => true), timedOut]);
+    clearTimeout(timer);
+    this.tracker.stop();
+    return drained;
+  }
+
+  /** Bounded memory whatever the input rate: pause above the high-water mark, resume below half. */
+  private applyBackpressure(topic: string): void {
+    if (this.pausedTopics || this.inFlight <= this.options.maxInFlight) return;
+    this.pausedTopics = [topic];
+    this.consumer.pause([{ topic }]);
+    this.options.onPaused?.(true);
+    this.resumeTimer = setInterval(() => {
+      if (this.inFlight > this.options.maxInFlight / 2) return;
+      clearInterval(this.resumeTimer);
+      this.consumer.resume(this.pausedTopics!.map((t) => ({ topic: t })));
+      this.pausedTopics = undefined;
+      this.options.onPaused?.(false);
+    }, 20);
+  }
+}
