@@ -23,7 +23,12 @@ async function bootstrap(): Promise<void> {
   const server = new AvroKafkaServer(
     {
       client: { clientId: `${config.kafka.clientId}-preprocessor`, brokers: config.kafka.brokers },
-      consumer: { groupId: `${config.kafka.groupIdPrefix}preprocessor`, allowAutoTopicCreation: false },
+      consumer: {
+        groupId: `${config.kafka.groupIdPrefix}preprocessor`,
+        allowAutoTopicCreation: false,
+        minBytes: config.kafka.fetchMinBytes,
+        maxWaitTimeInMs: config.kafka.fetchMaxWaitMs,
+      },
       subscribe: { fromBeginning: true },
       run: { partitionsConsumedConcurrently: config.topics.partitions },
       parser: { keepBinary: true },

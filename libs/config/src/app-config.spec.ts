@@ -9,6 +9,7 @@ describe('loadConfig', () => {
     expect(config.topics).toMatchObject({ raw: 'raw', tokenized: 'tokenized', predictions: 'predictions' });
     expect(config.ports).toEqual({ gateway: 3000, preprocessor: 3001, inference: 3002 });
     expect(config.inference.device).toBe('auto');
+    expect(config.kafka).toMatchObject({ fetchMinBytes: 65536, fetchMaxWaitMs: 20 });
     expect(config.model.dir).toMatch(/models\/minilm-spam$/);
   });
 
@@ -39,6 +40,7 @@ describe('loadConfig', () => {
     ['TOPIC_RAW', 'bad topic', /TOPIC_RAW must be a legal Kafka topic name/],
     ['PREDICT_TIMEOUT_MS', '-5', /PREDICT_TIMEOUT_MS must be between/],
     ['ORT_SESSIONS', '100', /ORT_SESSIONS must be between/],
+    ['BATCH_MIN_TOKEN_EFFICIENCY', '0.8', /BATCH_MIN_TOKEN_EFFICIENCY must be an integer/],
     ['ORT_ALLOW_SPINNING', 'yes', /ORT_ALLOW_SPINNING must be one of 0, 1/],
   ])('rejects %s=%s and names the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);

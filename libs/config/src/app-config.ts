@@ -13,12 +13,19 @@ export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 export const DEFAULT_MODEL_DIR = join(projectRoot(), 'models', 'minilm-spam');
 
 export interface AppConfig {
-  kafka: { brokers: string[]; clientId: string; groupIdPrefix: string };
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    groupIdPrefix: string;
+    /** A fetch waits for this many bytes, or fetchMaxWaitMs, whichever comes first (fetch.min.bytes). */
+    fetchMinBytes: number;
+    fetchMaxWaitMs: number;
+  };
   registry: { url: string };
   topics: { raw: string; tokenized: string; predictions: string; partitions: number };
   ports: { gateway: number; preprocessor: number; inference: number };
   model: { dir: string };
-  batch: { maxSize: number; maxWaitMs: number; maxTokens: number; queueHighWater: number };
+  batch: { maxSize: number; maxWaitMs: number; maxTokens: number; minTokenEfficiency: number; queueHighWater: number };
   inference: {
     device: InferenceDevice;
     intraOpThreads: number;
@@ -40,6 +47,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       clientId: readString(env, 'KAFKA_CLIENT_ID', 'text-classifier'),
       // Consumer groups are <prefix>preprocessor, <prefix>inference and <prefix>gateway-<uuid>.
       groupIdPrefix: readString(env, 'KAFKA_GROUP_ID_PREFIX', ''),
+      // The stage consumers let the broker gather up to 64 KiB for at most 20 ms per fetch: under a
+      // trickle of records this cut the per-record CPU of Kafka and the preprocessor (bench/README.md).
+      fetchMinBytes: readInt(env, 'KAFKA_FETCH_MIN_BYTES', 65_536, 1, 100_000_000),
+      fetchMaxWaitMs: readInt(env, 'KAFKA_FETCH_MAX_WAIT_MS', 20, 1, 60_000),
     },
     registry: { url: readUrl(env, 'SCHEMA_REGISTRY_URL', 'http://localhost:8081/apis/ccompat/v7') },
     topics: {
@@ -58,6 +69,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxSize: readInt(env, 'BATCH_MAX_SIZE', 32, 1, 4096),
       maxWaitMs: readInt(env, 'BATCH_MAX_WAIT_MS', 10, 0, 60_000),
       maxTokens: readInt(env, 'BATCH_MAX_TOKENS', 1024, 1, 10_000_000),
+      // Percent of a batch's padded tokens that must be real (BATCH_MIN_TOKEN_EFFICIENCY=80 → 0.8).
+      minTokenEfficiency: readInt(env, 'BATCH_MIN_TOKEN_EFFICIENCY', 80, 0, 100) / 100,
       // Records queued for the model above which the consumer pauses its partitions (resumes at half).
       queueHighWater: readInt(env, 'BATCH_QUEUE_HIGH_WATER', 2048, 1, 1_000_000),
     },

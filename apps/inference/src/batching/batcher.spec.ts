@@ -6,7 +6,7 @@ interface Item {
 }
 
 /** A controllable model: each run resolves when the test says so. */
-function harness(limits: BatchLimits) {
+function harness(limits: BatchLimits, concurrency = 1) {
   let now = 0;
   const clock = { now: () => now };
   const runs: { items: Item[]; finish: () => void; ack: () => void }[] = [];
@@ -22,6 +22,7 @@ function harness(limits: BatchLimits) {
       return { ran, acked };
     },
     clock,
+    concurrency,
   );
   return { batcher, runs, advance: (ms: number) => (now += ms) };
 }
@@ -70,6 +71,36 @@ describe('Batcher', () => {
       expect(padded).toBeLessThanOrEqual(100);
     }
     expect(runs.flatMap((r) => r.items.map((i) => i.id)).sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('stops growing a batch below the token-efficiency floor, unless it is small anyway', async () => {
+    const limits = { maxSize: 32, maxWaitMs: 0, maxTokens: 10_000, minTokenEfficiency: 0.8 };
+    const { batcher, runs, advance } = harness(limits);
+    void batcher.submit(items([1])); // occupies the session while the rest queues
+    await flush();
+    advance(1);
+    void batcher.submit(items([100], 1)); // the oldest waiting record
+    advance(1);
+    void batcher.submit(items([20, 100, 90, 8, 6], 2));
+    await flush();
+    runs[0].finish();
+    await flush();
+    // Around the oldest (100): 100, 100, 90 pad to 300 of which 290 are real; adding 20 would fall to 0.78.
+    expect(runs[1].items.map((i) => i.length).sort((a, b) => a - b)).toEqual([90, 100, 100]);
+    runs[1].finish();
+    await flush();
+    // 20, 8 and 6 pad to 60 tokens: under the small-batch threshold, so they go together.
+    expect(runs[2].items.map((i) => i.length).sort((a, b) => a - b)).toEqual([6, 8, 20]);
+  });
+
+  it('runs up to `concurrency` batches side by side, one per session', async () => {
+    const { batcher, runs } = harness({ maxSize: 2, maxWaitMs: 0, maxTokens: 10_000 }, 2);
+    void batcher.submit(items([5, 5, 5, 5, 5]));
+    await flush();
+    expect(runs.map((r) => r.items.length)).toEqual([2, 2]); // the fifth waits for a free session
+    runs[1].finish();
+    await flush();
+    expect(runs.map((r) => r.items.length)).toEqual([2, 2, 1]);
   });
 
   it('groups records of similar length to cut padding, and always includes the oldest', async () => {

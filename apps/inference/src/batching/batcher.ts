@@ -7,7 +7,16 @@ export interface BatchLimits {
   maxWaitMs: number;
   /** size × padded length ≤ this (how text-embeddings-inference prices a batch). */
   maxTokens: number;
+  /**
+   * A batch grows only while real tokens ÷ padded tokens stays at or above this (0: no floor).
+   * On a CPU a pad token costs as much as a real one and a run has little fixed cost, so two
+   * well-matched batches beat one padded one; a GPU, with a high cost per run, wants 0.
+   */
+  minTokenEfficiency?: number;
 }
+
+/** Below this many padded tokens a batch is cheap whatever its padding: the efficiency floor does not apply. */
+const SMALL_BATCH_TOKENS = 256;
 
 export interface BatchStats {
   batches: number;
@@ -112,8 +121,17 @@ export class Batcher<T> {
     for (let i = 1; i < sorted.length; i++) if (sorted[i].enqueuedAt < sorted[oldest].enqueuedAt) oldest = i;
     let lo = oldest;
     let hi = oldest;
-    const fits = (from: number, to: number) =>
-      to - from + 1 <= this.limits.maxSize && (to - from + 1) * sorted[to].length <= this.limits.maxTokens;
+    const prefix = [0];
+    for (const p of sorted) prefix.push(prefix[prefix.length - 1] + p.length);
+    const floor = this.limits.minTokenEfficiency ?? 0;
+    const fits = (from: number, to: number) => {
+      const padded = (to - from + 1) * sorted[to].length;
+      return (
+        to - from + 1 <= this.limits.maxSize &&
+        padded <= this.limits.maxTokens &&
+        (padded <= SMALL_BATCH_TOKENS || prefix[to + 1] - prefix[from] >= floor * padded)
+      );
+    };
     for (;;) {
       const canLeft = lo > 0 && fits(lo - 1, hi);
       const canRight = hi < sorted.length - 1 && fits(lo, hi + 1);

@@ -34,6 +34,8 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
       allowAutoTopicCreation: false,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
+      minBytes: config.kafka.fetchMinBytes,
+      maxWaitTimeInMs: config.kafka.fetchMaxWaitMs,
     });
     this.fetchAhead = new FetchAhead(this.consumer, {
       maxInFlight: config.batch.queueHighWater,
