@@ -71,7 +71,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxTokens: readInt(env, 'BATCH_MAX_TOKENS', 1024, 1, 10_000_000),
       // Percent of a batch's padded tokens that must be real (BATCH_MIN_TOKEN_EFFICIENCY=80 → 0.8).
       minTokenEfficiency: readInt(env, 'BATCH_MIN_TOKEN_EFFICIENCY', 80, 0, 100) / 100,
-      // Records queued for the model above which the consumer pauses its partitions (resumes at half).
+      // Records handed over and not yet acknowledged above which the consumer pauses (resumes at half).
       queueHighWater: readInt(env, 'BATCH_QUEUE_HIGH_WATER', 2048, 1, 1_000_000),
     },
     inference: {
