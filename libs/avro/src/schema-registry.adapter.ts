@@ -1,6 +1,11 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { Type } from 'avsc';
+import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
+import { RegistryUnavailableError } from './codec.errors';
 import { toRegistryError } from './registry-errors';
+
+/** Attempts of an idempotent registry call that timed out or found the registry unreachable. */
+const ATTEMPTS = 3;
 
 export type CompatibilityLevel = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FULL' | 'NONE';
 
@@ -16,7 +21,13 @@ export class SchemaRegistryAdapter {
     readonly url: string,
     private readonly timeoutMs = 5_000,
   ) {
-    this.client = new SchemaRegistry({ host: url, retry: { retries: 2, maxRetryTimeInSecs: 2 } });
+    // A registry can accept a request and never answer it (seen with Apicurio's kafkasql storage under
+    // load): every call has a deadline, so callers get a RegistryUnavailableError instead of a hang.
+    this.client = new SchemaRegistry({
+      host: url,
+      retry: { retries: 2, maxRetryTimeInSecs: 2 },
+      middlewares: [TimeoutMiddleware(timeoutMs)],
+    });
   }
 
   async setCompatibility(subject: string, level: CompatibilityLevel): Promise<void> {
@@ -46,15 +57,17 @@ export class SchemaRegistryAdapter {
    * `level` must equal the subject's configured level (the client checks it before registering).
    */
   async register(subject: string, schema: string, level: CompatibilityLevel): Promise<number> {
-    try {
-      const { id } = await this.client.register(
-        { type: SchemaType.AVRO, schema },
-        { subject, compatibility: level as never, updateConfig: false },
-      );
-      return id;
-    } catch (error) {
-      throw toRegistryError(error, { subject });
-    }
+    return this.retried(async () => {
+      try {
+        const { id } = await this.client.register(
+          { type: SchemaType.AVRO, schema },
+          { subject, compatibility: level as never, updateConfig: false },
+        );
+        return id;
+      } catch (error) {
+        throw toRegistryError(error, { subject });
+      }
+    });
   }
 
   /** The writer's avsc Type for a schema id (cached after the first call). */
@@ -70,7 +83,29 @@ export class SchemaRegistryAdapter {
     return (await this.request('GET', '/subjects', undefined, {})) as string[];
   }
 
-  private async request(
+  /** Registration-time calls are idempotent, so a transient failure is simply tried again. */
+  private async retried<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof RegistryUnavailableError) || attempt >= ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  }
+
+  private request(
+    method: string,
+    path: string,
+    body: unknown,
+    context: { subject?: string },
+    tolerated: number[] = [],
+  ): Promise<any> {
+    return this.retried(() => this.requestOnce(method, path, body, context, tolerated));
+  }
+
+  private async requestOnce(
     method: string,
     path: string,
     body: unknown,
