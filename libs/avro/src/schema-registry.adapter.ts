@@ -102,38 +102,30 @@ export class SchemaRegistryAdapter {
     context: { subject?: string },
     tolerated: number[] = [],
   ): Promise<any> {
-    return this.retried(() => this.requestOnce(method, path, body, context, tolerated));
-  }
-
-  private async requestOnce(
-    method: string,
-    path: string,
-    body: unknown,
-    context: { subject?: string },
-    tolerated: number[] = [],
-  ): Promise<any> {
-    let response: Response;
-    try {
-      response = await fetch(`${this.url}${path}`, {
-        method,
-        headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json', Accept: 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (error) {
-      throw toRegistryError(error, context);
-    }
-    if (tolerated.includes(response.status)) return undefined;
-    const text = await response.text();
-    if (!response.ok) {
-      let message = text;
+    return this.retried(async () => {
+      let response: Response;
       try {
-        message = JSON.parse(text).message ?? text;
-      } catch {
-        /* not JSON: keep the text */
+        response = await fetch(`${this.url}${path}`, {
+          method,
+          headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json', Accept: 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+      } catch (error) {
+        throw toRegistryError(error, context);
       }
-      throw toRegistryError(Object.assign(new Error(message), { status: response.status }), context);
-    }
-    return text ? JSON.parse(text) : undefined;
+      if (tolerated.includes(response.status)) return undefined;
+      const text = await response.text();
+      if (!response.ok) {
+        let message = text;
+        try {
+          message = JSON.parse(text).message ?? text;
+        } catch {
+          /* not JSON: keep the text */
+        }
+        throw toRegistryError(Object.assign(new Error(message), { status: response.status }), context);
+      }
+      return text ? JSON.parse(text) : undefined;
+    });
   }
 }

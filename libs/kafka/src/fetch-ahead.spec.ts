@@ -1,3 +1,4 @@
+import { deferred } from '@app/testing';
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { FetchAhead } from './fetch-ahead';
@@ -30,13 +31,6 @@ function payload(partition: number, offsets: number[], stale = false) {
     isStale: () => stale,
   } as unknown as EachBatchPayload;
   return { p, resolved };
-}
-
-function deferred() {
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
 }
 
 const flush = async () => {

@@ -1,12 +1,6 @@
+import { deferred } from '@app/testing';
 import type { TopicPartitionOffsetAndMetadata } from 'kafkajs';
 import { OffsetTracker } from './offset-tracker';
-
-function deferred() {
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
-}
 
 const flush = () => new Promise((r) => setImmediate(r));
 

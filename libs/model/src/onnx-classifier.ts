@@ -142,7 +142,7 @@ export class OnnxClassifier implements SequenceClassifier {
       }
       const sessions = [session];
       try {
-        new OnnxClassifier(info, provider, sessions).checkSignature();
+        checkSignature(info, session);
         while (sessions.length < plan.sessions) sessions.push(await createSession(info.modelPath, sessionOptions));
       } catch (error) {
         await Promise.all(sessions.map((s) => s.release()));
@@ -198,19 +198,18 @@ export class OnnxClassifier implements SequenceClassifier {
     if (next) next(session);
     else this.idle.push(session);
   }
+}
 
-  private checkSignature(): void {
-    const unknown = this.inputNames.filter((name) => !Object.hasOwn(FEEDS, name));
-    if (unknown.length > 0 || !this.inputNames.includes('input_ids')) {
-      throw new Error(
-        `${this.info.modelPath} declares inputs [${this.inputNames.join(', ')}]; expected input_ids plus optionally attention_mask, token_type_ids`,
-      );
-    }
-    if (!this.sessions[0].outputNames.includes('logits')) {
-      throw new Error(
-        `${this.info.modelPath} has outputs [${this.sessions[0].outputNames.join(', ')}]; expected "logits"`,
-      );
-    }
+/** The model must take input_ids (plus optionally attention_mask, token_type_ids) and give logits. */
+function checkSignature(info: ModelInfo, session: OrtSession): void {
+  const inputs = session.inputNames;
+  if (inputs.some((name) => !Object.hasOwn(FEEDS, name)) || !inputs.includes('input_ids')) {
+    throw new Error(
+      `${info.modelPath} declares inputs [${inputs.join(', ')}]; expected input_ids plus optionally attention_mask, token_type_ids`,
+    );
+  }
+  if (!session.outputNames.includes('logits')) {
+    throw new Error(`${info.modelPath} has outputs [${session.outputNames.join(', ')}]; expected "logits"`);
   }
 }
 

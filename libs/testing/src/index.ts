@@ -1,3 +1,4 @@
+export * from './deferred';
 export * from './unique';
 export * from './wait-for';
 export * from './service-process';

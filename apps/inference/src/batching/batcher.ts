@@ -121,26 +121,26 @@ export class Batcher<T> {
     for (let i = 1; i < sorted.length; i++) if (sorted[i].enqueuedAt < sorted[oldest].enqueuedAt) oldest = i;
     let lo = oldest;
     let hi = oldest;
-    const prefix = [0];
-    for (const p of sorted) prefix.push(prefix[prefix.length - 1] + p.length);
+    let real = sorted[oldest].length;
     const floor = this.limits.minTokenEfficiency ?? 0;
-    const fits = (from: number, to: number) => {
+    // Whether the window [from, to] would respect every cap; `withReal`: its real tokens.
+    const fits = (from: number, to: number, withReal: number) => {
       const padded = (to - from + 1) * sorted[to].length;
       return (
         to - from + 1 <= this.limits.maxSize &&
         padded <= this.limits.maxTokens &&
-        (padded <= SMALL_BATCH_TOKENS || prefix[to + 1] - prefix[from] >= floor * padded)
+        (padded <= SMALL_BATCH_TOKENS || withReal >= floor * padded)
       );
     };
     for (;;) {
-      const canLeft = lo > 0 && fits(lo - 1, hi);
-      const canRight = hi < sorted.length - 1 && fits(lo, hi + 1);
+      const canLeft = lo > 0 && fits(lo - 1, hi, real + sorted[lo - 1].length);
+      const canRight = hi < sorted.length - 1 && fits(lo, hi + 1, real + sorted[hi + 1].length);
       if (!canLeft && !canRight) break;
       // Grow toward the neighbour whose length is closest: it adds the least padding.
       const leftCost = canLeft ? sorted[hi].length - sorted[lo - 1].length : Infinity;
       const rightCost = canRight ? sorted[hi + 1].length - sorted[lo].length : Infinity;
-      if (leftCost <= rightCost) lo--;
-      else hi++;
+      if (leftCost <= rightCost) real += sorted[--lo].length;
+      else real += sorted[++hi].length;
     }
     const batch = sorted.slice(lo, hi + 1);
     const taken = new Set(batch);

@@ -27,7 +27,7 @@ export class InferenceService {
   private readonly logger = new Logger(InferenceService.name);
   private stopping = false;
   private paused = false;
-  readonly batcher: Batcher<TokenizedText>;
+  private readonly batcher: Batcher<TokenizedText>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
