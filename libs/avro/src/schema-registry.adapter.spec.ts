@@ -59,4 +59,44 @@ describe('SchemaRegistryAdapter', () => {
       registry.close();
     }
   });
+
+  it('takes a compatibility rule created concurrently by another client as set', async () => {
+    const seen: string[] = [];
+    let level: string | undefined;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url}`);
+        const json = (status: number, payload: unknown) => {
+          res.writeHead(status, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(payload));
+        };
+        if (req.method === 'PUT' && level === undefined) {
+          level = 'BACKWARD'; // the other client won the race
+          return json(409, { message: "A rule named 'COMPATIBILITY' already exists.", error_code: 0 });
+        }
+        if (req.method === 'PUT') {
+          level = (JSON.parse(body) as { compatibility: string }).compatibility;
+          return json(200, { compatibility: level });
+        }
+        json(200, { compatibilityLevel: level });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await expect(new SchemaRegistryAdapter(url).setCompatibility('a-value', 'BACKWARD')).resolves.toBeUndefined();
+      expect(seen).toEqual(['PUT /config/a-value', 'GET /config/a-value']);
+
+      // The other client chose another level: ours is set on top, as an update.
+      level = undefined;
+      seen.length = 0;
+      await new SchemaRegistryAdapter(url).setCompatibility('b-value', 'FULL');
+      expect(seen).toEqual(['PUT /config/b-value', 'GET /config/b-value', 'PUT /config/b-value']);
+      expect(level).toBe('FULL');
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -1,11 +1,14 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { Type } from 'avsc';
 import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
-import { RegistryUnavailableError } from './codec.errors';
+import { RegistryUnavailableError, SchemaIncompatibleError } from './codec.errors';
 import { toRegistryError } from './registry-errors';
 
 /** Attempts of an idempotent registry call that timed out or found the registry unreachable. */
 const ATTEMPTS = 3;
+
+/** Apicurio's answer to a rule created concurrently by another client. */
+const RULE_EXISTS = /rule named .COMPATIBILITY. already exists/i;
 
 export type CompatibilityLevel = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FULL' | 'NONE';
 
@@ -31,7 +34,17 @@ export class SchemaRegistryAdapter {
   }
 
   async setCompatibility(subject: string, level: CompatibilityLevel): Promise<void> {
-    await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level }, { subject });
+    const put = () =>
+      this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level }, { subject });
+    try {
+      await put();
+    } catch (error) {
+      // Services starting together set a new subject's level at once; Apicurio creates the rule for
+      // the first and answers the others 409 "A rule named 'COMPATIBILITY' already exists". The rule
+      // is there now: read it back, and set it again (an update this time) only if it differs.
+      if (!(error instanceof SchemaIncompatibleError) || !RULE_EXISTS.test(error.message)) throw error;
+      if ((await this.getCompatibility(subject)) !== level) await put();
+    }
   }
 
   async getCompatibility(subject: string): Promise<string | undefined> {
@@ -54,14 +67,15 @@ export class SchemaRegistryAdapter {
 
   /**
    * Registers (or finds) `schema` under `subject`; returns its id. 409 → SchemaIncompatibleError.
-   * `level` must equal the subject's configured level (the client checks it before registering).
+   * `level` must equal the subject's configured level (the client checks it before registering), so
+   * call setCompatibility first.
    */
   async register(subject: string, schema: string, level: CompatibilityLevel): Promise<number> {
     return this.retried(async () => {
       try {
         const { id } = await this.client.register(
           { type: SchemaType.AVRO, schema },
-          { subject, compatibility: level as never, updateConfig: false },
+          { subject, compatibility: level as never },
         );
         return id;
       } catch (error) {
