@@ -5,7 +5,7 @@ import { createKafka } from '@app/kafka';
 import { loadModelInfo } from '@app/model';
 import { isolatedEnv, postJson, RunningService, startService, stopService, TopicReader, waitReady } from '@app/testing';
 import { TextTokenizer } from '@app/tokenizer';
-import { Kafka, logLevel, Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { percentile } from './bench-texts';
 
@@ -30,7 +30,7 @@ export class BenchPipeline {
   async connect(): Promise<void> {
     this.kafka = createKafka(this.config.kafka.brokers, 'bench', logLevel.ERROR);
     // Not idempotent: the paced runs keep several sends in flight, which kafkajs's idempotent producer does not support.
-    this.producer = this.kafka.producer();
+    this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
     this.codec = new AvroCodec(new SchemaRegistryAdapter(this.config.registry.url), {
       raw: this.config.topics.raw,

@@ -1,6 +1,7 @@
 // npm run produce -- FILE [--topic raw] [--ids-out FILE] [--batch 500]
 // Sends one text per line of FILE onto the raw topic, as any stream producer would.
 import { RawText } from '@app/avro';
+import { Partitioners } from 'kafkajs';
 import { createReadStream, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   }
 
   await codec.registerAll();
-  const producer = kafka.producer({ idempotent: true });
+  const producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const ids: string[] = [];
   try {

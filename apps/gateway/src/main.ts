@@ -14,9 +14,12 @@ async function bootstrap(): Promise<void> {
   app.use(json({ limit: config.limits.maxBodyBytes, type: () => true }));
   app.use(bodyParserErrors);
   app.useGlobalFilters(new JsonErrorFilter());
-  app.enableShutdownHooks();
+  const logger = new Logger('gateway');
+  // SIGTERM or SIGINT (Ctrl-C): Nest's shutdown hooks close HTTP and Kafka, then the process exits with 0.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+  process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
   await app.listen(config.ports.gateway);
-  new Logger('gateway').log(`gateway listening on http://localhost:${config.ports.gateway}`);
+  logger.log(`gateway listening on http://localhost:${config.ports.gateway}`);
 }
 
 bootstrap().catch((error) => {

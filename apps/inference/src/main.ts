@@ -11,12 +11,15 @@ async function bootstrap(): Promise<void> {
   // HTTP is for health and metrics only; the work arrives from the tokenized topic.
   const app = await NestFactory.create(InferenceModule);
   const config = app.get<AppConfig>(APP_CONFIG);
-  app.enableShutdownHooks();
+  const logger = new Logger('inference');
+  // SIGTERM or SIGINT (Ctrl-C): Nest's shutdown hooks drain and disconnect, then the process exits with 0.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+  process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
   await app.listen(config.ports.inference);
   await app.get(KafkaConnection).whenReady();
   await app.get(SchemaRegistration).whenRegistered();
   await app.get(TokenizedConsumer).start();
-  new Logger('inference').log(
+  logger.log(
     `consuming ${config.topics.tokenized} → ${config.topics.predictions} (batch ≤ ${config.batch.maxSize}, wait ≤ ${config.batch.maxWaitMs} ms, ≤ ${config.batch.maxTokens} tokens); health on :${config.ports.inference}`,
   );
 }

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { logLevel, Partitioners } from 'kafkajs';
 import { AvroDeserializer, SchemaRegistration } from '@app/avro';
 import { APP_CONFIG, AppConfig } from '@app/config';
 import { AvroKafkaServer, KafkaConnection } from '@app/kafka';
@@ -13,7 +14,9 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(PreprocessorModule, { bufferLogs: false });
   const config = app.get<AppConfig>(APP_CONFIG);
   const logger = new Logger('preprocessor');
-  app.enableShutdownHooks();
+  // SIGTERM or SIGINT (Ctrl-C): Nest's shutdown hooks drain and disconnect, then the process exits with 0.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+  process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
   await app.listen(config.ports.preprocessor);
 
   // Consume only once the outputs can be produced and encoded.
@@ -22,13 +25,18 @@ async function bootstrap(): Promise<void> {
 
   const server = new AvroKafkaServer(
     {
-      client: { clientId: `${config.kafka.clientId}-preprocessor`, brokers: config.kafka.brokers },
+      client: {
+        clientId: `${config.kafka.clientId}-preprocessor`,
+        brokers: config.kafka.brokers,
+        logLevel: logLevel.WARN,
+      },
       consumer: {
         groupId: `${config.kafka.groupIdPrefix}preprocessor`,
         allowAutoTopicCreation: false,
         minBytes: config.kafka.fetchMinBytes,
         maxWaitTimeInMs: config.kafka.fetchMaxWaitMs,
       },
+      producer: { createPartitioner: Partitioners.DefaultPartitioner },
       subscribe: { fromBeginning: true },
       run: { partitionsConsumedConcurrently: config.topics.partitions },
       parser: { keepBinary: true },
@@ -38,9 +46,9 @@ async function bootstrap(): Promise<void> {
     { topicsByPattern: { [RAW_PATTERN]: config.topics.raw }, maxInFlight: 4096, drainTimeoutMs: 30_000 },
   );
   app.connectMicroservice({ strategy: server });
-  // SIGTERM: the server stops fetching and drains (outputs acked, offsets committed); produce retries end after that.
+  // On a stop signal the server stops fetching and drains (outputs acked, offsets committed); produce retries end after that.
   const tokenize = app.get(TokenizeService);
-  process.once('SIGTERM', () => tokenize.stop());
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => tokenize.stop());
   await app.startAllMicroservices();
   logger.log(`consuming ${config.topics.raw} → ${config.topics.tokenized}; health on :${config.ports.preprocessor}`);
 }

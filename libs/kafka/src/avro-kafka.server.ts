@@ -70,11 +70,13 @@ export class AvroKafkaServer extends ServerKafka {
 
   // Shutdown: stop fetching and let what was handed over be produced and committed first.
   override async close(): Promise<void> {
+    const joined = Boolean(this.consumer);
     if (this.consumer && this.fetchAhead) {
       const drained = await this.fetchAhead.drain(this.topics(), this.server.drainTimeoutMs);
       if (!drained) this.log.warn(`drain incomplete after ${this.server.drainTimeoutMs} ms; the rest will be re-read`);
     }
     await super.close();
+    if (joined) this.log.log(`left consumer group ${this.groupId}`);
   }
 
   private topics(): string[] {

@@ -1,9 +1,17 @@
 import { Logger } from '@nestjs/common';
 import { Kafka, logLevel, LogEntry } from 'kafkajs';
 
+/**
+ * kafkajs warns on every idempotent producer whose client limits retries. Here a send that kafkajs
+ * gives up on is sent again by the caller (sendUntilAcked) and the input offset is committed only
+ * after the ack: at least once, as designed, so it is no problem and is not logged.
+ */
+const EXPECTED = /^Limiting retries for the idempotent producer/;
+
 function nestLog(logger: Logger, { namespace, level, log }: LogEntry): void {
   const { message, error } = log as { message: string; error?: string };
-  const line = `${namespace}: ${message}${error ? ` (${error})` : ''}`;
+  const line = `${namespace ? `${namespace}: ` : ''}${message}${error ? ` (${error})` : ''}`;
+  if (EXPECTED.test(message)) return;
   if (level === logLevel.ERROR) logger.error(line);
   else if (level === logLevel.WARN) logger.warn(line);
   else if (level === logLevel.INFO) logger.log(line);

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import { Kafka, Message, Partitioners, Producer, TopicMessages } from 'kafkajs';
 
 interface PendingSend {
   batches: TopicMessages[];
@@ -37,7 +37,13 @@ export class KafkaProducerAdapter {
   }
 
   private create(): Producer {
-    const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+    const producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: true,
+      // kafkajs 2's default (the Java client's murmur2 placement), named so kafkajs does not warn about it.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     producer.on(producer.events.DISCONNECT, () => {
       if (producer === this.producer) this.connected = false;
     });

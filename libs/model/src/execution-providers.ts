@@ -23,11 +23,13 @@ export function providerCandidates(device: InferenceDevice): ExecutionProvider[]
 }
 
 /**
- * Whether onnxruntime-node has its CUDA provider library next to its binding. It is not bundled
- * (npm installs it only with ONNXRUNTIME_NODE_INSTALL=cuda12), and trying CUDA without it makes
- * onnxruntime print an error line. undefined: the binding folder is not where expected; just try.
+ * Whether CUDA can be tried quietly: onnxruntime-node has its CUDA provider libraries (cuda and
+ * shared) next to its binding, and, on Linux, an NVIDIA driver is loaded. The libraries are not
+ * bundled (README, "Installing"), and trying CUDA without them, or on a host without a GPU, makes
+ * onnxruntime print a red error line. undefined: the binding folder is not where expected; just try.
  */
 export function cudaProviderInstalled(): boolean | undefined {
+  if (process.platform === 'linux' && !existsSync('/proc/driver/nvidia/version')) return false;
   let bindingDir: string;
   try {
     bindingDir = join(
@@ -41,5 +43,7 @@ export function cudaProviderInstalled(): boolean | undefined {
     return undefined;
   }
   if (!existsSync(bindingDir)) return undefined;
-  return readdirSync(bindingDir).some((file) => /onnxruntime_providers_cuda\.(so|dll)$/.test(file));
+  const files = readdirSync(bindingDir);
+  const has = (name: string) => files.some((file) => file === `lib${name}.so` || file === `${name}.dll`);
+  return has('onnxruntime_providers_cuda') && has('onnxruntime_providers_shared');
 }

@@ -176,7 +176,7 @@ describe('OnnxClassifier (stubbed session)', () => {
     expect(classifier.provider).toBe('cpu');
     expect(createSession.mock.calls.map(([, o]) => o.executionProviders)).toEqual([['cpu']]);
     expect(logger.log).toHaveBeenCalledWith(
-      expect.stringContaining('unavailable: cuda (provider library not installed)'),
+      expect.stringContaining('unavailable: cuda (no CUDA provider library or NVIDIA driver)'),
     );
   });
 

@@ -115,7 +115,7 @@ export class OnnxClassifier implements SequenceClassifier {
     for (const provider of providerCandidates(options.device)) {
       // On a CPU host `auto` is the normal case: skip a CUDA attempt that cannot work, quietly.
       if (provider === 'cuda' && options.device === 'auto' && cudaInstalled() === false) {
-        tried.push('cuda (provider library not installed)');
+        tried.push('cuda (no CUDA provider library or NVIDIA driver)');
         continue;
       }
       // On the CPU the cores are split between sessions; a GPU gets one session unless told otherwise.

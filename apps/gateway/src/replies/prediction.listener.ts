@@ -71,5 +71,6 @@ export class PredictionListener implements BeforeApplicationShutdown {
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     await this.consumer.disconnect();
+    this.logger.log(`left consumer group ${this.config.kafka.groupIdPrefix}gateway-${this.instanceId}`);
   }
 }

@@ -76,5 +76,6 @@ export class TokenizedConsumer implements BeforeApplicationShutdown {
       this.logger.warn(`drain incomplete after ${DRAIN_TIMEOUT_MS} ms; uncommitted records will be re-read`);
     this.inference.stop();
     await this.consumer.disconnect();
+    this.logger.log(`left consumer group ${this.config.kafka.groupIdPrefix}inference`);
   }
 }
