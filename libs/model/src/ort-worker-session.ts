@@ -1,76 +1,42 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { WireTensor, WorkerInit, WorkerReply, WorkerRequest } from './ort-session.worker';
 
 /**
  * onnxruntime-node's session.run is synchronous underneath (the binding runs it inside a
  * setImmediate), so a run on the main thread blocks the event loop: no Kafka fetch, produce ack
- * or heartbeat is handled until it returns. The session therefore lives in a worker thread, and
- * the main thread keeps doing the I/O of the next and previous batches while one runs.
- *
- * The worker is plain CommonJS given as a string, so the same code runs from the Nest build,
- * ts-node (bench) and ts-jest; it loads the exact onnxruntime-node the main thread resolved.
+ * or heartbeat is handled until it returns. The session therefore lives in a worker thread
+ * (ort-session.worker.ts), and the main thread keeps doing the I/O of the next and previous
+ * batches while one runs.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
-let session;
-const fail = (id, error) => parentPort.postMessage({ id, error: error && error.message ? error.message : String(error) });
-ort.InferenceSession.create(workerData.modelPath, workerData.options).then(
-  (s) => {
-    session = s;
-    parentPort.postMessage({ id: 0, inputNames: s.inputNames, outputNames: s.outputNames });
-  },
-  (error) => fail(0, error),
-);
-parentPort.on('message', async (m) => {
-  if (m.release) {
-    await session.release().catch(() => undefined);
-    parentPort.postMessage({ id: m.id });
-    return;
-  }
-  try {
-    const feeds = {};
-    for (const [name, t] of Object.entries(m.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-    const out = await session.run(feeds, m.fetches);
-    const result = {};
-    const transfer = [];
-    for (const [name, t] of Object.entries(out)) {
-      result[name] = { type: t.type, data: t.data, dims: t.dims };
-      transfer.push(t.data.buffer);
-    }
-    parentPort.postMessage({ id: m.id, result }, transfer);
-  } catch (error) {
-    fail(m.id, error);
-  }
-});
-`;
-
-interface WireTensor {
-  type: Tensor.Type;
-  data: Tensor.DataType;
-  dims: readonly number[];
-}
-
-interface Reply {
-  id: number;
-  error?: string;
-  inputNames?: string[];
-  outputNames?: string[];
-  result?: Record<string, WireTensor>;
+function startWorker(init: WorkerInit): Worker {
+  // The Nest build compiles the worker beside this file (the type import above puts it in the build).
+  const compiled = join(__dirname, 'ort-session.worker.js');
+  if (existsSync(compiled)) return new Worker(compiled, { workerData: init });
+  // From sources (ts-jest, ts-node): the same file, transpiled here; typescript is a dev dependency.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only needed when running from sources
+  const ts = require('typescript') as typeof import('typescript');
+  const source = readFileSync(join(__dirname, 'ort-session.worker.ts'), 'utf8');
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
+  });
+  return new Worker(outputText, { eval: true, workerData: init });
 }
 
 /** An onnxruntime session served by a worker thread (see @app/model's OrtSession). */
 export class OrtWorkerSession {
   private nextId = 1;
   private closed?: Error;
-  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
 
   private constructor(
     private readonly worker: Worker,
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
   ) {
-    worker.on('message', (reply: Reply) => {
+    worker.on('message', (reply: WorkerReply) => {
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (reply.error !== undefined) waiter?.reject(new Error(reply.error));
@@ -88,15 +54,12 @@ export class OrtWorkerSession {
   }
 
   static create(modelPath: string, options: InferenceSession.SessionOptions): Promise<OrtWorkerSession> {
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { ortPath: require.resolve('onnxruntime-node'), modelPath, options },
-    });
+    const worker = startWorker({ ortPath: require.resolve('onnxruntime-node'), modelPath, options });
     return new Promise((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`onnxruntime worker exited with code ${code}`));
       worker.once('error', reject);
       worker.once('exit', onExit);
-      worker.once('message', (reply: Reply) => {
+      worker.once('message', (reply: WorkerReply) => {
         worker.off('error', reject);
         worker.off('exit', onExit);
         if (reply.error !== undefined) {
@@ -128,12 +91,16 @@ export class OrtWorkerSession {
     await this.worker.terminate();
   }
 
-  private request(body: object, transfer: ArrayBuffer[]): Promise<Reply> {
+  private request(
+    body: { release: true } | { feeds: Record<string, WireTensor>; fetches: readonly string[] },
+    transfer: ArrayBuffer[],
+  ): Promise<WorkerReply> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(this.closed);
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, ...body }, transfer);
+      const message: WorkerRequest = { id, ...body };
+      this.worker.postMessage(message, transfer);
     });
   }
 }
