@@ -183,14 +183,23 @@ async function main(): Promise<void> {
     join(dir, `${stamp}.svg`),
     ceilingPlot(ceiling, `onnxruntime-node ceiling (${config.inference.device}), ${cpus().length} cores`),
   );
-  const md = markdown(results, ceiling);
+  const md = markdown(results as BenchReport, ceiling);
   writeFileSync(join(dir, `${stamp}.md`), md);
   process.stdout.write(md);
   log(`wrote bench/results/${stamp}.{json,md,svg}`);
 }
 
-function markdown(r: Record<string, any>, ceiling: CeilingPoint[]): string {
-  const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : String(v));
+/** The figures of a run, as written to bench/results/<stamp>.json. */
+interface BenchReport {
+  [figure: string]: unknown;
+  started_at: string;
+  texts: number;
+  machine: { cpus: number; model: string };
+  batch: unknown;
+}
+
+function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
+  const f = (v: unknown, d = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : String(v));
   const lines = [
     `# Benchmark ${r.started_at}`,
     '',

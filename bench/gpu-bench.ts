@@ -74,13 +74,30 @@ async function main(): Promise<void> {
   const dir = join(projectRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `gpu-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
-  const md = markdown(results, ceiling);
+  const md = markdown(results as unknown as GpuBenchReport, ceiling);
   writeFileSync(join(dir, `gpu-${stamp}.md`), md);
   process.stdout.write(md);
   log(`wrote bench/results/gpu-${stamp}.{json,md}`);
 }
 
-function markdown(r: Record<string, any>, ceiling: Awaited<ReturnType<typeof measureCeiling>>): string {
+/** The figures of a run, as written to bench/results/gpu-<stamp>.json. */
+interface GpuBenchReport {
+  started_at: string;
+  provider: string;
+  requested_device: string;
+  texts: number;
+  machine: { cpus: number; model: string; node: string };
+  ceiling_best_batch_size: number;
+  ceiling_texts_per_s: number;
+  service_compute_limits: { maxSize: number; maxTokens: number };
+  service_compute_texts_per_s: number;
+  service_compute_mean_batch_size: number;
+  service_compute_token_efficiency: number;
+  service_compute_large_batches_texts_per_s: number;
+  service_compute_large_batches_mean_batch_size: number;
+}
+
+function markdown(r: GpuBenchReport, ceiling: Awaited<ReturnType<typeof measureCeiling>>): string {
   const f = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : String(v));
   const warning =
     r.provider !== r.requested_device

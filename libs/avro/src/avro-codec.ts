@@ -1,4 +1,4 @@
-import { Type } from 'avsc';
+import { Schema, Type } from 'avsc';
 import {
   AvroDecodeError,
   AvroEncodeError,
@@ -36,7 +36,8 @@ export class AvroCodec {
     private readonly topics: CodecTopics,
     private readonly compatibility: CompatibilityLevel = 'BACKWARD',
   ) {
-    for (const kind of RECORD_KINDS) this.readerTypes.set(kind, Type.forSchema(JSON.parse(readSchemaFile(kind))));
+    for (const kind of RECORD_KINDS)
+      this.readerTypes.set(kind, Type.forSchema(JSON.parse(readSchemaFile(kind)) as Schema));
   }
 
   /** Sets BACKWARD on each subject and registers the three schemas. Idempotent. */

@@ -14,8 +14,7 @@ const NETWORK_ERROR =
 /** Maps whatever the registry client threw into the codec's typed hierarchy. */
 export function toRegistryError(error: unknown, context: { subject?: string; schemaId?: number }): CodecError {
   if (error instanceof CodecError) return error;
-  const status =
-    typeof error === 'object' && error && 'status' in error ? Number((error as { status: unknown }).status) : 0;
+  const status = typeof error === 'object' && error && 'status' in error ? Number(error.status) : 0;
   const message = error instanceof Error ? error.message : String(error);
   const causeText = error instanceof Error && error.cause instanceof Error ? ` ${error.cause.message}` : '';
   const networkish = (status === 0 || status === 400) && NETWORK_ERROR.test(message + causeText);

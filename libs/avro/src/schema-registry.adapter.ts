@@ -48,21 +48,27 @@ export class SchemaRegistryAdapter {
   }
 
   async getCompatibility(subject: string): Promise<string | undefined> {
-    const body = await this.request('GET', `/config/${encodeURIComponent(subject)}`, undefined, { subject }, [404]);
+    const body = (await this.request(
+      'GET',
+      `/config/${encodeURIComponent(subject)}`,
+      undefined,
+      { subject },
+      [404],
+    )) as { compatibilityLevel?: string; compatibility?: string } | undefined;
     return body?.compatibilityLevel ?? body?.compatibility;
   }
 
   /** Asks the registry itself whether `schema` may become the next version of `subject`. */
   async isCompatible(subject: string, schema: string): Promise<boolean> {
-    const body = await this.request(
+    const body = (await this.request(
       'POST',
       `/compatibility/subjects/${encodeURIComponent(subject)}/versions/latest`,
       { schema },
       { subject },
       [404],
-    );
+    )) as { is_compatible?: boolean } | undefined;
     // No version yet: anything is compatible.
-    return body === undefined ? true : Boolean(body.is_compatible);
+    return body === undefined ? true : body.is_compatible === true;
   }
 
   /**
@@ -115,7 +121,7 @@ export class SchemaRegistryAdapter {
     body: unknown,
     context: { subject?: string },
     tolerated: number[] = [],
-  ): Promise<any> {
+  ): Promise<unknown> {
     return this.retried(async () => {
       let response: Response;
       try {
@@ -133,13 +139,13 @@ export class SchemaRegistryAdapter {
       if (!response.ok) {
         let message = text;
         try {
-          message = JSON.parse(text).message ?? text;
+          message = (JSON.parse(text) as { message?: string }).message ?? text;
         } catch {
           /* not JSON: keep the text */
         }
         throw toRegistryError(Object.assign(new Error(message), { status: response.status }), context);
       }
-      return text ? JSON.parse(text) : undefined;
+      return text ? (JSON.parse(text) as unknown) : undefined;
     });
   }
 }

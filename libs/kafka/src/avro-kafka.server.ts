@@ -54,7 +54,9 @@ export class AvroKafkaServer extends ServerKafka {
       eachBatchAutoResolve: false,
       eachBatch: (payload) =>
         fetchAhead.accept(payload, async (messages) => {
-          const { batch, heartbeat, pause } = payload;
+          const { batch } = payload;
+          const heartbeat = () => payload.heartbeat();
+          const pause = () => payload.pause();
           const { topic, partition } = batch;
           await Promise.all(
             messages.map((message) => this.handleMessage({ topic, partition, message, heartbeat, pause })),
@@ -63,7 +65,7 @@ export class AvroKafkaServer extends ServerKafka {
     });
   }
 
-  override async handleMessage(payload: EachMessagePayload): Promise<any> {
+  override async handleMessage(payload: EachMessagePayload): Promise<unknown> {
     (payload.message as typeof payload.message & { rawKey?: Buffer | null }).rawKey = payload.message.key;
     return super.handleMessage(payload);
   }

@@ -50,13 +50,11 @@ export class FetchAhead {
    * The eachBatch handler: passes the batch's new records to `handle`, whose promise resolves once
    * every output derived from them is acknowledged, and returns without waiting for it.
    */
-  async accept(
-    { batch, resolveOffset, isStale }: EachBatchPayload,
-    handle: (messages: KafkaMessage[]) => Promise<void>,
-  ): Promise<void> {
+  accept(payload: EachBatchPayload, handle: (messages: KafkaMessage[]) => Promise<void>): Promise<void> {
+    const { batch } = payload;
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
-    if (isStale() || batch.messages.length === 0) return;
+    if (payload.isStale() || batch.messages.length === 0) return Promise.resolve();
     // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
     const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
     if (fresh.length > 0) {
@@ -74,7 +72,8 @@ export class FetchAhead {
       this.applyBackpressure(topic);
     }
     // Moves the fetch position past this batch; the tracker makes it durable once it is done.
-    resolveOffset(batch.lastOffset());
+    payload.resolveOffset(batch.lastOffset());
+    return Promise.resolve();
   }
 
   /**

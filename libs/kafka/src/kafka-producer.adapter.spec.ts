@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka, Message, TopicMessages } from 'kafkajs';
 import { KafkaProducerAdapter } from './kafka-producer.adapter';
 
 /** A fake kafkajs producer whose sendBatch calls the test resolves by hand. */
@@ -7,18 +7,18 @@ function fakeKafka() {
     sendBatch: jest.Mock;
     connect: jest.Mock;
     disconnect: jest.Mock;
-    calls: { release: (e?: Error) => void; topicMessages: any[] }[];
+    calls: { release: (e?: Error) => void; topicMessages: TopicMessages[] }[];
   }[] = [];
   const kafka = {
     producer: jest.fn(() => {
       const p = {
-        calls: [] as { release: (e?: Error) => void; topicMessages: any[] }[],
+        calls: [] as { release: (e?: Error) => void; topicMessages: TopicMessages[] }[],
         connect: jest.fn(async () => undefined),
         disconnect: jest.fn(async () => undefined),
         on: jest.fn(),
         events: { DISCONNECT: 'disconnect' },
         sendBatch: jest.fn(
-          ({ topicMessages }: { topicMessages: any[] }) =>
+          ({ topicMessages }: { topicMessages: TopicMessages[] }) =>
             new Promise<void>((resolve, reject) =>
               p.calls.push({ topicMessages, release: (e) => (e ? reject(e) : resolve()) }),
             ),
@@ -49,7 +49,7 @@ describe('KafkaProducerAdapter', () => {
     await first;
     await flush();
     expect(producers[0].calls).toHaveLength(2);
-    expect(producers[0].calls[1].topicMessages.map((t: any) => t.topic)).toEqual(['t', 'u']);
+    expect(producers[0].calls[1].topicMessages.map((t: TopicMessages) => t.topic)).toEqual(['t', 'u']);
     producers[0].calls[1].release();
     await expect(Promise.all([second, third])).resolves.toBeDefined();
   });
@@ -98,7 +98,9 @@ describe('KafkaProducerAdapter', () => {
     await first;
     await flush();
     const keys = () =>
-      producers[0].calls.map((c) => c.topicMessages.flatMap((t: any) => t.messages.map((m: any) => m.key)));
+      producers[0].calls.map((c) =>
+        c.topicMessages.flatMap((t: TopicMessages) => t.messages.map((m: Message) => m.key)),
+      );
     expect(keys()).toEqual([['a'], ['b', 'c']]);
     producers[0].calls[1].release();
     await flush();

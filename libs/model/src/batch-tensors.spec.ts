@@ -26,6 +26,6 @@ describe('buildBatchTensors', () => {
     ['a negative id', [[101, -1]], /token id -1 \(row 0\)/],
     ['a fractional id', [[1.5]], /token id 1.5/],
   ])('rejects %s', (_what, batch, message) => {
-    expect(() => buildBatchTensors(batch as number[][])).toThrow(message);
+    expect(() => buildBatchTensors(batch)).toThrow(message);
   });
 });

@@ -128,7 +128,8 @@ describe('OnnxClassifier (stubbed session)', () => {
 
   function factory(available: string[], session: OrtSession) {
     return jest.fn<ReturnType<OrtSessionFactory>, Parameters<OrtSessionFactory>>(async (_path, options) => {
-      const provider = String(options.executionProviders?.[0]);
+      const first = options.executionProviders?.[0];
+      const provider = typeof first === 'string' ? first : String(first?.name);
       if (!available.includes(provider)) throw new Error(`${provider} provider missing\nstack…`);
       return session;
     });

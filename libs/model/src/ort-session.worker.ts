@@ -53,7 +53,7 @@ function serve(port: MessagePort, init: WorkerInit): void {
     }
     const feeds: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(request.feeds)) {
-      feeds[name] = new ort.Tensor(t.type, t.data as Tensor.DataTypeMap[Tensor.Type], t.dims);
+      feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
     }
     const out = await session.run(feeds, request.fetches);
     const result: Record<string, WireTensor> = {};

@@ -79,8 +79,7 @@ export class OrtWorkerSession {
     const transfer = [...new Set(Object.values(wire).map((t) => (t.data as ArrayBufferView).buffer as ArrayBuffer))];
     const reply = await this.request({ feeds: wire, fetches }, transfer);
     const out: Record<string, Tensor> = {};
-    for (const [name, t] of Object.entries(reply.result!))
-      out[name] = new Tensor(t.type, t.data as Tensor.DataTypeMap[Tensor.Type], t.dims);
+    for (const [name, t] of Object.entries(reply.result!)) out[name] = new Tensor(t.type, t.data, t.dims);
     return out;
   }
 

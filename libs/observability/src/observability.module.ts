@@ -12,7 +12,7 @@ export class ObservabilityModule {}
 
 export function readinessChecks(
   inject: NonNullable<FactoryProvider['inject']>,
-  useFactory: (...deps: any[]) => ReadinessCheck[],
+  useFactory: FactoryProvider<ReadinessCheck[]>['useFactory'],
 ): FactoryProvider<ReadinessCheck[]> {
   return { provide: READINESS_CHECKS, inject, useFactory };
 }

@@ -58,8 +58,8 @@ export async function startService(app: AppName, env: Record<string, string>): P
     env: { ...process.env, ...env, [PORT_ENV[app]]: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   return { app, port, process: child, url: `http://localhost:${port}`, exited };
 }
@@ -96,6 +96,8 @@ export async function startPipeline(env: Record<string, string>): Promise<Record
   return { preprocessor, inference, gateway };
 }
 
+// Tests read JSON answers loosely and let expect() check their shape.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(url, {
     method: 'POST',

@@ -26,7 +26,7 @@ export class TopicReader {
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
-      eachMessage: async ({ message, partition }) => {
+      eachMessage: ({ message, partition }) => {
         this.messages.push({
           key: message.key?.toString() ?? null,
           value: message.value,
@@ -34,6 +34,7 @@ export class TopicReader {
           partition,
           offset: message.offset,
         });
+        return Promise.resolve();
       },
     });
     return this;

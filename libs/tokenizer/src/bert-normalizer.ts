@@ -15,7 +15,7 @@ const WHITESPACE_RE = new RegExp(`[${charClass(CLEAN_WHITESPACE.filter(([first])
 const CJK_RE = new RegExp(`[${charClass(CJK)}]`, 'gu');
 const MARKS_RE = new RegExp(`[${charClass(NONSPACING_MARKS)}]`, 'gu');
 const NFD_KEEP_RE = new RegExp(`([${charClass(NFD_KEEP)}])`, 'u');
-const NON_ASCII = /[^\x00-\x7F]/;
+const NON_ASCII = /[\u0080-\u{10FFFF}]/u;
 const CAPITAL_SIGMA = /\u03A3/g;
 
 /**

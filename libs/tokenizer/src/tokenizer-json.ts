@@ -167,9 +167,7 @@ function parsePostProcessor(
         const name = piece.SpecialToken.id;
         const special = specials[name];
         const ids =
-          isObject(special) && Array.isArray(special.ids) && special.ids.every(isIndex)
-            ? (special.ids as number[])
-            : undefined;
+          isObject(special) && Array.isArray(special.ids) && special.ids.every(isIndex) ? special.ids : undefined;
         const resolved =
           ids ??
           (vocab.has(name) ? [vocab.get(name) as number] : fail(`post_processor special token ${name} has no ids`));

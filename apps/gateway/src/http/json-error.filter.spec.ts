@@ -7,7 +7,7 @@ import {
   NotFoundException,
   PayloadTooLargeException,
 } from '@nestjs/common';
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, Response } from 'express';
 import { invalidInput, timedOut, unavailable } from './api-error';
 import { bodyParserErrors, JsonErrorFilter } from './json-error.filter';
 
@@ -80,10 +80,10 @@ describe('bodyParserErrors', () => {
   it('passes through when there is no error, and hands server errors on', () => {
     const res = fakeResponse();
     const next = jest.fn<void, unknown[]>();
-    bodyParserErrors(undefined, req, res as unknown as Response, next as unknown as NextFunction);
+    bodyParserErrors(undefined, req, res as unknown as Response, next);
     expect(next).toHaveBeenCalledWith();
     const boom = Object.assign(new Error('boom'), { status: 500 });
-    bodyParserErrors(boom, req, res as unknown as Response, next as unknown as NextFunction);
+    bodyParserErrors(boom, req, res as unknown as Response, next);
     expect(next).toHaveBeenLastCalledWith(boom);
     expect(res.status).not.toHaveBeenCalled();
   });

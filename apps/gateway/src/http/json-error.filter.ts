@@ -41,8 +41,9 @@ export class JsonErrorFilter implements ExceptionFilter {
 }
 
 /** Express error middleware for the body parser (it runs before Nest's filters can see anything). */
-export function bodyParserErrors(err: any, _req: Request, res: Response, next: NextFunction): void {
-  if (!err) return next();
+export function bodyParserErrors(error: unknown, _req: Request, res: Response, next: NextFunction): void {
+  if (!error) return next();
+  const err = error as { type?: string; limit?: number; message?: string; status?: number };
   if (err.type === 'entity.too.large') {
     res.status(413).json({
       error: 'payload_too_large',
@@ -53,6 +54,6 @@ export function bodyParserErrors(err: any, _req: Request, res: Response, next: N
   } else if (err.status && err.status < 500) {
     res.status(err.status).json({ error: CODES[err.status] ?? `http_${err.status}`, message: err.message });
   } else {
-    next(err);
+    next(error);
   }
 }

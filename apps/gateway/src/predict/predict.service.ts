@@ -41,7 +41,7 @@ export class PredictService {
     const records = this.toRecords(inputs);
     // Wait before producing: a fast answer must find its waiter.
     const replies = records.map((r) => this.pending.wait(r.id, this.config.limits.predictTimeoutMs));
-    replies.forEach((p) => p.catch(() => undefined));
+    for (const reply of replies) reply.catch(() => undefined);
     await this.produce(records);
     try {
       return await Promise.all(replies);

@@ -160,7 +160,8 @@ export class Batcher<T> {
     try {
       started = this.run(batch.map((p) => p.item));
     } catch (error) {
-      started = { ran: Promise.reject(error), acked: Promise.reject(error) };
+      const failure = error instanceof Error ? error : new Error(String(error));
+      started = { ran: Promise.reject(failure), acked: Promise.reject(failure) };
     }
     started.acked.then(
       () => batch.forEach((p) => p.resolve()),
