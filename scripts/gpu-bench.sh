@@ -28,7 +28,7 @@ export PATH="$(dirname "$NODE"):$PATH"
 say "node $("$NODE" -v) at $NODE"
 
 [[ -d node_modules/onnxruntime-node ]] ||
-  die "node_modules is missing: run 'npm ci' (ONNXRUNTIME_NODE_INSTALL=cuda12 for CUDA) on a connected Linux x64 machine and copy the tree"
+  die "node_modules is missing: run 'npm ci' (then 'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js' for CUDA) on a connected Linux x64 machine and copy the tree"
 
 device=${INFERENCE_DEVICE:-cuda}
 binding=node_modules/onnxruntime-node/bin/napi-v6/linux/x64
