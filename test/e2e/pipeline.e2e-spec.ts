@@ -21,7 +21,7 @@ import {
   waitReady,
 } from '@app/testing';
 import { TextTokenizer } from '@app/tokenizer';
-import { Kafka, Producer } from 'kafkajs';
+import { Kafka, Partitioners, Producer } from 'kafkajs';
 
 const testSplit = readFileSync(join(ROOT, 'test/fixtures/model/test-split.jsonl'), 'utf8')
   .split('\n')
@@ -40,7 +40,7 @@ describe('the pipeline, end to end, as three services on a real Kafka and regist
   beforeAll(async () => {
     services = await startPipeline(env);
     kafka = createKafka(config.kafka.brokers, 'e2e');
-    producer = kafka.producer({ idempotent: true });
+    producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     codec = new AvroCodec(new SchemaRegistryAdapter(config.registry.url), {
       raw: config.topics.raw,

@@ -1,5 +1,5 @@
 import { Type } from 'avsc';
-import { Consumer, Kafka, Producer } from 'kafkajs';
+import { Consumer, Kafka, Partitioners, Producer } from 'kafkajs';
 import {
   AvroCodec,
   AvroDecodeError,
@@ -26,7 +26,7 @@ describe('Avro codec against the real Kafka and schema registry', () => {
 
   beforeAll(async () => {
     kafka = createKafka(BROKERS, 'avro-codec-int');
-    producer = kafka.producer({ idempotent: true });
+    producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
   });
 
