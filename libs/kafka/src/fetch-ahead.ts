@@ -1,13 +1,21 @@
 import type { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { isRebalancing } from './kafka-errors';
 import { OffsetTracker } from './offset-tracker';
 
 export interface FetchAheadOptions {
   /** Records handed over and not yet acknowledged above which the consumer pauses (resumes at half). */
   maxInFlight: number;
+  /** A rebalance: how long this member waits for its work in flight to be committed before it rejoins. */
+  revokeTimeoutMs: number;
   logger: Logger;
   /** Called on pause and resume, for metrics. */
   onPaused?: (paused: boolean) => void;
+  /**
+   * Drops the records handed over that have not started (their work rejects with AbandonedError).
+   * Called when the partitions are about to be given up: on a rebalance and on SIGTERM.
+   */
+  abandonQueued?: () => void;
 }
 
 /**
@@ -18,12 +26,20 @@ export interface FetchAheadOptions {
  * and model run. Here eachBatch only hands the records over and returns: the next fetch overlaps
  * the work, and the OffsetTracker commits each offset once its outputs are acknowledged.
  * Use with `autoCommit: false, eachBatchAutoResolve: false`.
+ *
+ * Commit on revoke: kafkajs 2 rebalances eagerly (every member gives up every partition and
+ * rejoins). Each eachBatch heartbeats first; when that says the group is rebalancing, this member
+ * drops what has not started, waits for what runs to be acknowledged and committed, and only
+ * then lets kafkajs rejoin, so the partitions' next owners start after the work already done
+ * (docs/ARCHITECTURE.md, "Rebalances").
  */
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
   private inFlight = 0;
   private pausedTopics?: string[];
   private resumeTimer?: NodeJS.Timeout;
+  private revoking?: Promise<void>;
+  private stopped = false;
 
   constructor(
     private readonly consumer: Consumer,
@@ -34,6 +50,7 @@ export class FetchAhead {
       (error) => options.logger.warn(`offset commit failed, will retry: ${(error as Error).message}`),
     );
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.revoking = undefined;
       const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
         partitions.map((partition) => ({ topic, partition })),
       );
@@ -42,7 +59,7 @@ export class FetchAhead {
   }
 
   /** Records handed over whose outputs are not acknowledged yet. */
-  get pending(): number {
+  get inFlightRecords(): number {
     return this.inFlight;
   }
 
@@ -50,10 +67,11 @@ export class FetchAhead {
    * The eachBatch handler: passes the batch's new records to `handle`, whose promise resolves once
    * every output derived from them is acknowledged, and returns without waiting for it.
    */
-  async accept(
-    { batch, resolveOffset, isStale }: EachBatchPayload,
-    handle: (messages: KafkaMessage[]) => Promise<void>,
-  ): Promise<void> {
+  async accept(payload: EachBatchPayload, handle: (messages: KafkaMessage[]) => Promise<void>): Promise<void> {
+    const { batch, resolveOffset, isStale } = payload;
+    // Giving the partitions up: nothing new is taken; kafkajs re-reads from the commit after the rejoin.
+    if (this.revoking || this.stopped) return;
+    await this.heartbeatOrRevoke(payload);
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
     if (isStale() || batch.messages.length === 0) return;
@@ -77,19 +95,49 @@ export class FetchAhead {
     resolveOffset(batch.lastOffset());
   }
 
+  private async heartbeatOrRevoke({ heartbeat }: EachBatchPayload): Promise<void> {
+    try {
+      await heartbeat();
+    } catch (error) {
+      if (isRebalancing(error)) await this.revoke();
+      // kafkajs rejoins (rebalance) or handles the error as it would have on its own heartbeat.
+      throw error;
+    }
+  }
+
+  /** Gives every partition up cleanly: drop what has not started, commit what finishes in time. */
+  revoke(): Promise<void> {
+    this.revoking ??= (async () => {
+      const started = Date.now();
+      const complete = await this.settle(this.options.revokeTimeoutMs);
+      this.tracker.clear();
+      this.options.logger.log(
+        `rebalance: in-flight work ${complete ? 'committed' : 'not all committed'} in ${Date.now() - started} ms; rejoining`,
+      );
+    })();
+    return this.revoking;
+  }
+
   /**
-   * SIGTERM: stop fetching and wait until what was handed over is acknowledged and committed.
-   * Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
+   * SIGTERM: stop fetching, drop what has not started, and wait until what runs is acknowledged and
+   * committed. Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
    */
   async drain(topics: string[], timeoutMs: number): Promise<boolean> {
+    this.stopped = true;
     clearInterval(this.resumeTimer);
     this.consumer.pause(topics.map((topic) => ({ topic })));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
-    const drained = await Promise.race([this.tracker.drained().then(() => true), timedOut]);
-    clearTimeout(timer);
+    const drained = await this.settle(timeoutMs);
     this.tracker.stop();
     return drained;
+  }
+
+  private async settle(timeoutMs: number): Promise<boolean> {
+    this.options.abandonQueued?.();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
+    const settled = await Promise.race([this.tracker.drained().then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    return settled;
   }
 
   /** Bounded memory whatever the input rate: pause above the high-water mark, resume below half. */
