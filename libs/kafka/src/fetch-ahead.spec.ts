@@ -148,11 +148,11 @@ describe('FetchAhead', () => {
     await expect(fa.drain(['t'], 1_000)).resolves.toBe(true);
   });
 
-  it('on a rebalance, drops what has not started, commits what finishes, and only then lets kafkajs rejoin', async () => {
+  it('on a rebalance, commits what it holds once acknowledged, and only then lets kafkajs rejoin', async () => {
     const { consumer, calls, join } = stubConsumer();
     const running = deferred();
     const queued = deferred();
-    const abandonQueued = jest.fn(() => queued.reject(new AbandonedError('dropped')));
+    const abandonQueued = jest.fn();
     const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 5_000, logger: logger(), abandonQueued });
     await fa.accept(payload(0, [0, 1]).p, () => running.promise);
     await fa.accept(payload(1, [0]).p, () => queued.promise);
@@ -165,31 +165,39 @@ describe('FetchAhead', () => {
     );
     let rejoined = false;
     void seen.catch(() => (rejoined = true));
-    await flush();
-    expect(abandonQueued).toHaveBeenCalledTimes(1);
-    expect(rejoined).toBe(false); // still waiting for the running work
     running.resolve();
-    await expect(seen).rejects.toBe(rebalancing);
-    // Partition 0 is committed past its finished work; partition 1's dropped record is not, and no seek happened.
+    await flush();
+    expect(rejoined).toBe(false); // partition 1 still in flight
     expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '2' }]]);
-    expect(calls.seeks).toEqual([]);
+    queued.resolve();
+    await expect(seen).rejects.toBe(rebalancing);
+    expect(calls.commits).toEqual([
+      [{ topic: 't', partition: 0, offset: '2' }],
+      [{ topic: 't', partition: 1, offset: '1' }],
+    ]);
+    expect(abandonQueued).not.toHaveBeenCalled();
     // Until the rejoin, nothing new is taken (kafkajs re-reads from the commit afterwards).
     const late = jest.fn(() => Promise.resolve());
     await fa.accept(payload(0, [2]).p, late);
     expect(late).not.toHaveBeenCalled();
     join({ memberAssignment: { t: [0, 1] } });
-    await fa.accept(payload(1, [0]).p, late);
+    await fa.accept(payload(1, [1]).p, late);
     expect(late).toHaveBeenCalledTimes(1);
   });
 
-  it('rejoins after revokeTimeoutMs even if the work in flight has not finished', async () => {
-    const { consumer } = stubConsumer();
-    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 20, logger: logger() });
-    await fa.accept(payload(0, [0]).p, () => new Promise(() => undefined));
+  it('rejoins after revokeTimeoutMs even if the work has not finished, dropping what is still queued', async () => {
+    const { consumer, calls } = stubConsumer();
+    const queued = deferred();
+    const abandonQueued = jest.fn(() => queued.reject(new AbandonedError('dropped')));
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 20, logger: logger(), abandonQueued });
+    await fa.accept(payload(0, [0]).p, () => queued.promise);
     const rebalancing = Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
     await expect(
       fa.accept(payload(1, [0], false, () => Promise.reject(rebalancing)).p, async () => undefined),
     ).rejects.toBe(rebalancing);
+    expect(abandonQueued).toHaveBeenCalledTimes(1);
+    expect(calls.commits).toEqual([]);
+    expect(calls.seeks).toEqual([]); // dropped work is re-read by the next owner, not sought back to
   });
 
   it('passes other heartbeat errors on to kafkajs without revoking', async () => {
@@ -203,19 +211,19 @@ describe('FetchAhead', () => {
     expect(abandonQueued).not.toHaveBeenCalled();
   });
 
-  it('drain() drops what has not started and does not wait for it', async () => {
+  it('close() (the consumer is being replaced) drops the queue and commits nothing more', async () => {
     const { consumer, calls } = stubConsumer();
-    const queued = deferred();
-    const fa = new FetchAhead(consumer, {
-      maxInFlight: 100,
-      revokeTimeoutMs: 1000,
-      logger: logger(),
-      abandonQueued: () => queued.reject(new AbandonedError('dropped')),
-    });
-    await fa.accept(payload(0, [0]).p, () => Promise.resolve());
-    await fa.accept(payload(0, [1]).p, () => queued.promise);
-    await expect(fa.drain(['t'], 5_000)).resolves.toBe(true);
-    expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '1' }]]);
-    expect(calls.seeks).toEqual([]);
+    const work = deferred();
+    const abandonQueued = jest.fn();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger(), abandonQueued });
+    await fa.accept(payload(0, [0]).p, () => work.promise);
+    fa.close();
+    expect(abandonQueued).toHaveBeenCalledTimes(1);
+    work.resolve();
+    await flush();
+    expect(calls.commits).toEqual([]);
+    const late = jest.fn(() => Promise.resolve());
+    await fa.accept(payload(0, [1]).p, late);
+    expect(late).not.toHaveBeenCalled();
   });
 });

@@ -13,7 +13,7 @@ export interface FetchAheadOptions {
   onPaused?: (paused: boolean) => void;
   /**
    * Drops the records handed over that have not started (their work rejects with AbandonedError).
-   * Called when the partitions are about to be given up: on a rebalance and on SIGTERM.
+   * Called when a rebalance or SIGTERM could not wait for them, and when this consumer is replaced.
    */
   abandonQueued?: () => void;
 }
@@ -29,9 +29,9 @@ export interface FetchAheadOptions {
  *
  * Commit on revoke: kafkajs 2 rebalances eagerly (every member gives up every partition and
  * rejoins). Each eachBatch heartbeats first; when that says the group is rebalancing, this member
- * drops what has not started, waits for what runs to be acknowledged and committed, and only
- * then lets kafkajs rejoin, so the partitions' next owners start after the work already done
- * (docs/ARCHITECTURE.md, "Rebalances").
+ * stops taking records, waits (at most revokeTimeoutMs) for what it holds to be acknowledged and
+ * committed, and only then lets kafkajs rejoin, so the partitions' next owners start after the
+ * work already done (docs/ARCHITECTURE.md, "Rebalances").
  */
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
@@ -105,7 +105,7 @@ export class FetchAhead {
     }
   }
 
-  /** Gives every partition up cleanly: drop what has not started, commit what finishes in time. */
+  /** Gives every partition up cleanly: commit what finishes in time, drop the rest. */
   revoke(): Promise<void> {
     this.revoking ??= (async () => {
       const started = Date.now();
@@ -119,8 +119,8 @@ export class FetchAhead {
   }
 
   /**
-   * SIGTERM: stop fetching, drop what has not started, and wait until what runs is acknowledged and
-   * committed. Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
+   * SIGTERM: stop fetching and wait until what was handed over is acknowledged and committed.
+   * Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
    */
   async drain(topics: string[], timeoutMs: number): Promise<boolean> {
     this.stopped = true;
@@ -131,12 +131,28 @@ export class FetchAhead {
     return drained;
   }
 
-  private async settle(timeoutMs: number): Promise<boolean> {
+  /**
+   * This consumer is being replaced (it crashed): what it holds will be read again by the next one,
+   * so what has not started is dropped and its commits stop.
+   */
+  close(): void {
+    this.stopped = true;
+    clearInterval(this.resumeTimer);
     this.options.abandonQueued?.();
+    this.tracker.stop();
+  }
+
+  /**
+   * Waits for everything handed over to be acknowledged and committed. Dropping the queue at once
+   * would be quicker, but records of later chunks that already ran would then sit beyond the commit
+   * and be read again: only what is still queued when the time is up is dropped.
+   */
+  private async settle(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
     const settled = await Promise.race([this.tracker.drained().then(() => true as const), timedOut]);
     clearTimeout(timer);
+    if (!settled) this.options.abandonQueued?.();
     return settled;
   }
 

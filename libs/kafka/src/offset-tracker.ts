@@ -40,6 +40,7 @@ export class OffsetTracker {
   private dirty = false;
   private retryTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
+  private stopped = false;
 
   constructor(
     private readonly commit: CommitOffsets,
@@ -125,7 +126,9 @@ export class OffsetTracker {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** No more commits (the consumer is gone or leaving); what is not committed will be read again. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.retryTimer);
   }
 
@@ -140,6 +143,7 @@ export class OffsetTracker {
   }
 
   private flush(): void {
+    if (this.stopped) return;
     if (this.committing) {
       this.dirty = true;
       return;

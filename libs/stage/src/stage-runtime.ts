@@ -127,8 +127,8 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     this.draining = true;
   }
 
-  // SIGTERM/SIGINT: stop fetching, drop what has not started, let what runs be produced and committed,
-  // then leave the group so that the partitions move on at once.
+  // SIGTERM/SIGINT: stop fetching, let what was handed over be produced and committed, then leave the
+  // group so that the partitions move on at once.
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
     const { drainTimeoutMs } = this.config.stage;
@@ -142,6 +142,8 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   }
 
   private session(consumer: Consumer) {
+    // A restart after a crash: the old consumer's records will be read again by this one.
+    this.fetchAhead?.close();
     const fetchAhead = new FetchAhead(consumer, {
       maxInFlight: this.config.stage.maxInFlight,
       revokeTimeoutMs: this.config.stage.revokeTimeoutMs,
