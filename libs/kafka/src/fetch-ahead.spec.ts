@@ -226,4 +226,24 @@ describe('FetchAhead', () => {
     await fa.accept(payload(0, [1]).p, late);
     expect(late).not.toHaveBeenCalled();
   });
+
+  it('with one promise per record, commits record by record, past the last offset of the batch at the end', async () => {
+    const { consumer, calls } = stubConsumer();
+    const trimQueued = jest.fn();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger(), trimQueued });
+    const replies = [deferred(), deferred(), deferred()];
+    await fa.accept(payload(0, [5, 6, 7]).p, () => replies.map((r) => r.promise));
+    replies[1].resolve();
+    await flush();
+    expect(calls.commits).toEqual([]);
+    replies[0].resolve();
+    await flush();
+    expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '7' }]]);
+    const draining = fa.drain(['t'], 5_000);
+    expect(trimQueued).toHaveBeenCalledTimes(1);
+    replies[2].resolve();
+    await expect(draining).resolves.toBe(true);
+    expect(calls.commits[1]).toEqual([{ topic: 't', partition: 0, offset: '8' }]);
+    expect(fa.inFlightRecords).toBe(0);
+  });
 });

@@ -12,9 +12,12 @@ export interface FetchAheadOptions {
   /** Called on pause and resume, for metrics. */
   onPaused?: (paused: boolean) => void;
   /**
-   * Drops the records handed over that have not started (their work rejects with AbandonedError).
-   * Called when a rebalance or SIGTERM could not wait for them, and when this consumer is replaced.
+   * Drops the queued records that can be dropped without a duplicate: those after every record of
+   * their partition that has started (their work rejects with AbandonedError). Called when the
+   * partitions are about to be given up (rebalance, SIGTERM), before waiting for the rest.
    */
+  trimQueued?: () => void;
+  /** Drops every queued record: when that wait timed out, and when this consumer is replaced. */
   abandonQueued?: () => void;
 }
 
@@ -29,9 +32,10 @@ export interface FetchAheadOptions {
  *
  * Commit on revoke: kafkajs 2 rebalances eagerly (every member gives up every partition and
  * rejoins). Each eachBatch heartbeats first; when that says the group is rebalancing, this member
- * stops taking records, waits (at most revokeTimeoutMs) for what it holds to be acknowledged and
- * committed, and only then lets kafkajs rejoin, so the partitions' next owners start after the
- * work already done (docs/ARCHITECTURE.md, "Rebalances").
+ * stops taking records, drops what it can drop without a duplicate, waits (at most
+ * revokeTimeoutMs) for the rest to be acknowledged and committed, and only then lets kafkajs
+ * rejoin, so the partitions' next owners start after the work already done
+ * (docs/ARCHITECTURE.md, "Rebalances").
  */
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
@@ -64,10 +68,15 @@ export class FetchAhead {
   }
 
   /**
-   * The eachBatch handler: passes the batch's new records to `handle`, whose promise resolves once
-   * every output derived from them is acknowledged, and returns without waiting for it.
+   * The eachBatch handler: passes the batch's new records to `handle`, and returns without waiting.
+   * `handle` answers one promise per record (or one for all), resolved once every output derived
+   * from it is acknowledged. Per record, a partition's commit moves record by record, so a drain
+   * can stop at any record rather than at the start of a fetched chunk.
    */
-  async accept(payload: EachBatchPayload, handle: (messages: KafkaMessage[]) => Promise<void>): Promise<void> {
+  async accept(
+    payload: EachBatchPayload,
+    handle: (messages: KafkaMessage[]) => Promise<void>[] | Promise<void>,
+  ): Promise<void> {
     const { batch, resolveOffset, isStale } = payload;
     // Giving the partitions up: nothing new is taken; kafkajs re-reads from the commit after the rejoin.
     if (this.revoking || this.stopped) return;
@@ -79,16 +88,29 @@ export class FetchAhead {
     const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
     if (fresh.length > 0) {
       this.inFlight += fresh.length;
-      const done = Promise.resolve()
-        .then(() => handle(fresh))
-        .finally(() => (this.inFlight -= fresh.length));
-      this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, (firstOffset, error) => {
+      const onFailed = (firstOffset: string, error: unknown) => {
         // Retried from its first record: duplicates of what followed are possible, losses are not.
         this.options.logger.error(
           `${topic}[${partition}]: processing failed, re-reading from ${firstOffset}: ${(error as Error).message}`,
         );
         this.consumer.seek({ topic, partition, offset: firstOffset });
-      });
+      };
+      let outcome: Promise<void>[] | Promise<void>;
+      try {
+        outcome = handle(fresh);
+      } catch (error) {
+        outcome = Promise.reject(error);
+      }
+      if (Array.isArray(outcome)) {
+        const last = fresh.length - 1;
+        fresh.forEach((m, i) => {
+          const done = outcome[i].finally(() => (this.inFlight -= 1));
+          this.tracker.track(topic, partition, m.offset, i === last ? batch.lastOffset() : m.offset, done, onFailed);
+        });
+      } else {
+        const done = outcome.finally(() => (this.inFlight -= fresh.length));
+        this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, onFailed);
+      }
       this.applyBackpressure(topic);
     }
     // Moves the fetch position past this batch; the tracker makes it durable once it is done.
@@ -119,8 +141,8 @@ export class FetchAhead {
   }
 
   /**
-   * SIGTERM: stop fetching and wait until what was handed over is acknowledged and committed.
-   * Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
+   * SIGTERM: stop fetching and wait until what is kept is acknowledged and committed. Returns false
+   * if that took longer than `timeoutMs` (the rest will be re-read, not lost).
    */
   async drain(topics: string[], timeoutMs: number): Promise<boolean> {
     this.stopped = true;
@@ -143,11 +165,13 @@ export class FetchAhead {
   }
 
   /**
-   * Waits for everything handed over to be acknowledged and committed. Dropping the queue at once
-   * would be quicker, but records of later chunks that already ran would then sit beyond the commit
-   * and be read again: only what is still queued when the time is up is dropped.
+   * Drops the queued records that nothing after them has overtaken (free: their next owner reads
+   * them from the commit), waits for the rest, which fill the holes below records already done, to
+   * be acknowledged and committed, and drops whatever is still queued when the time is up.
+   * (Dropping every queued record at once would leave records that already ran beyond the commit.)
    */
   private async settle(timeoutMs: number): Promise<boolean> {
+    this.options.trimQueued?.();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
     const settled = await Promise.race([this.tracker.drained().then(() => true as const), timedOut]);

@@ -12,6 +12,7 @@ const quiet = () => {
   jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
   return logger;
 };
+const all = (replies: Promise<void>[]) => Promise.all(replies).then(() => undefined);
 const flush = async () => {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 };
@@ -62,7 +63,7 @@ describe('RecordPipeline', () => {
     const pipeline = new RecordPipeline(handler, ctx);
     const good = rawText();
     const bad = rawText({ text: 'bad' });
-    await pipeline.submit([decoded<'raw'>(good, 0), decoded<'raw'>(bad, 1)]);
+    await all(pipeline.submit([decoded<'raw'>(good, 0), decoded<'raw'>(bad, 1)]));
     expect(producer.messages('out').map((m) => m.key)).toEqual([good.id]);
     const [dead] = producer.messages('in.dlq');
     expect(readDlqHeaders(dead.headers)).toMatchObject({
@@ -109,7 +110,7 @@ describe('BatchPipeline', () => {
     const pipeline = new BatchPipeline(handler, limits, ctx);
     const records = [tokenizedText(), tokenizedText(), tokenizedText()];
     let answered = false;
-    const done = pipeline.submit(records.map((r, i) => decoded<'tokenized'>(r, i))).then(() => (answered = true));
+    const done = all(pipeline.submit(records.map((r, i) => decoded<'tokenized'>(r, i)))).then(() => (answered = true));
     await flush();
     expect(runs.map((r) => r.records.length)).toEqual([2]);
     runs[0].finish();
@@ -130,7 +131,7 @@ describe('BatchPipeline', () => {
     const { producer, ctx } = await context('prediction', 'inference');
     const { handler, runs } = model();
     const pipeline = new BatchPipeline(handler, limits, ctx);
-    await pipeline.submit([decoded<'tokenized'>(tokenizedText({ inputIds: [101, -1] }), 4)]);
+    await all(pipeline.submit([decoded<'tokenized'>(tokenizedText({ inputIds: [101, -1] }), 4)]));
     expect(runs).toHaveLength(0);
     expect(readDlqHeaders(producer.messages('in.dlq')[0].headers).errorMessage).toMatch(/outside the vocabulary/);
   });
@@ -139,11 +140,11 @@ describe('BatchPipeline', () => {
     const { ctx } = await context('prediction', 'inference');
     const { handler, runs } = model();
     const pipeline = new BatchPipeline(handler, { ...limits, maxSize: 1 }, ctx);
-    const first = pipeline.submit([decoded<'tokenized'>(tokenizedText(), 0)]);
+    const first = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 0)]));
     await flush();
     runs[0].finish(new Error('worker died'));
     await expect(first).rejects.toThrow('worker died');
-    const second = pipeline.submit([decoded<'tokenized'>(tokenizedText(), 1)]);
+    const second = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 1)]));
     await flush();
     runs[1].finish();
     await expect(second).resolves.toBeUndefined();
@@ -153,9 +154,9 @@ describe('BatchPipeline', () => {
     const { producer, ctx } = await context('prediction', 'inference');
     const { handler, runs } = model();
     const pipeline = new BatchPipeline(handler, limits, ctx);
-    const running = pipeline.submit([decoded<'tokenized'>(tokenizedText(), 0)]);
+    const running = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 0)]));
     await flush();
-    const queued = pipeline.submit([decoded<'tokenized'>(tokenizedText(), 1)]);
+    const queued = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 1)]));
     pipeline.abandonQueued();
     await expect(queued).rejects.toBeInstanceOf(AbandonedError);
     runs[0].finish();
@@ -169,8 +170,33 @@ describe('BatchPipeline', () => {
     const { ctx } = await context('prediction', 'inference');
     const { handler, runs } = model(2);
     const pipeline = new BatchPipeline(handler, { ...limits, maxSize: 1 }, ctx);
-    void pipeline.submit([0, 1, 2].map((i) => decoded<'tokenized'>(tokenizedText(), i)));
+    void all(pipeline.submit([0, 1, 2].map((i) => decoded<'tokenized'>(tokenizedText(), i))));
     await flush();
     expect(runs).toHaveLength(2);
+  });
+
+  it('trimQueued() drops only the queued records no started record of their partition has overtaken', async () => {
+    const { ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, { maxSize: 2, maxWaitMs: 0, maxTokens: 1000 }, ctx);
+    // Offsets 0..4 of one partition: 0 runs alone; then the window around the oldest (1) takes 1 and 3.
+    const records = [3, 10, 2, 10, 2].map((n) => tokenizedText({ inputIds: Array(n).fill(5) }));
+    const replies = pipeline.submit(records.slice(0, 1).map((r) => decoded<'tokenized'>(r, 0)));
+    await flush();
+    (ctx.clock as FakeClock).advance(1);
+    const rest = pipeline.submit([decoded<'tokenized'>(records[1], 1)]);
+    (ctx.clock as FakeClock).advance(1);
+    rest.push(...pipeline.submit(records.slice(2).map((r, i) => decoded<'tokenized'>(r, i + 2))));
+    runs[0].finish();
+    await flush();
+    expect(runs[1].records.map((r) => r.id)).toEqual([records[1].id, records[3].id]);
+    // 2 sits below the started 3: it must run. 4 is after every started record: dropped for free.
+    pipeline.trimQueued();
+    await expect(rest[3]).rejects.toBeInstanceOf(AbandonedError);
+    runs[1].finish();
+    await flush();
+    expect(runs[2].records.map((r) => r.id)).toEqual([records[2].id]);
+    runs[2].finish();
+    await expect(all([...replies, rest[0], rest[1], rest[2]])).resolves.toBeUndefined();
   });
 });

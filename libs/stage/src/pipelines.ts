@@ -13,12 +13,16 @@ export interface Decoded<In extends RecordKind> {
   record: RecordTypes[In];
 }
 
-/** What happens to decoded records: resolves once every output derived from them is acknowledged. */
+/** What happens to decoded records: one promise per record, resolved once its outputs are acknowledged. */
 export interface Pipeline<In extends RecordKind> {
-  submit(records: Decoded<In>[]): Promise<void>;
-  /** Drops what has not started; its submit() rejects with AbandonedError. */
+  submit(records: Decoded<In>[]): Promise<void>[];
+  /** Drops the queued records that no later record of their partition has overtaken (AbandonedError). */
+  trimQueued(): void;
+  /** Drops every queued record (AbandonedError). */
   abandonQueued(): void;
 }
+
+const partitionKey = (inbound: { topic: string; partition: number }) => `${inbound.topic}\u0000${inbound.partition}`;
 
 interface PipelineContext<Out extends RecordKind> {
   stage: string;
@@ -36,25 +40,33 @@ export class RecordPipeline<In extends RecordKind, Out extends RecordKind> imple
     private readonly ctx: PipelineContext<Out>,
   ) {}
 
-  async submit(records: Decoded<In>[]): Promise<void> {
+  submit(records: Decoded<In>[]): Promise<void>[] {
     const { serializer, writer, outputTopic, metrics, stage } = this.ctx;
     const messages: Message[] = [];
     const sources: Source[] = [];
-    const dead: Promise<void>[] = [];
+    const outcomes: (Promise<void> | undefined)[] = [];
     for (const { inbound, record } of records) {
       try {
         messages.push(serializer.serialize(this.handler.handle(record)));
         sources.push(inbound);
+        outcomes.push(undefined);
       } catch (error) {
-        dead.push(writer.deadLetter(inbound, error));
+        outcomes.push(writer.deadLetter(inbound, error));
       }
     }
-    await Promise.all([writer.write(outputTopic, messages, sources), ...dead]);
-    metrics.inc(`${stage}_outputs_total`, messages.length);
+    // One produce for the fetched chunk's outputs: the producer coalesces it with the other partitions'.
+    const written = writer.write(outputTopic, messages, sources).then(() => {
+      metrics.inc(`${stage}_outputs_total`, messages.length);
+    });
+    return outcomes.map((outcome) => outcome ?? written);
+  }
+
+  trimQueued(): void {
+    // Nothing waits here: a record is handled as soon as it arrives.
   }
 
   abandonQueued(): void {
-    // Nothing waits here: a record is handled as soon as it arrives.
+    // Likewise.
   }
 }
 
@@ -72,6 +84,8 @@ interface Entry<In extends RecordKind> extends Decoded<In> {
  */
 export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implements Pipeline<In> {
   private readonly batcher: Batcher<Entry<In>>;
+  /** Per partition, the highest offset handed to the model so far. */
+  private readonly started = new Map<string, bigint>();
 
   constructor(
     private readonly handler: BatchHandler<In, Out>,
@@ -89,7 +103,7 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
     for (let i = 0; i < Math.max(1, handler.concurrency); i++) void this.worker();
   }
 
-  async submit(records: Decoded<In>[]): Promise<void> {
+  submit(records: Decoded<In>[]): Promise<void>[] {
     const replies: Promise<void>[] = [];
     const entries: Entry<In>[] = [];
     for (const decoded of records) {
@@ -101,11 +115,28 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
       replies.push(new Promise<void>((resolve, reject) => entries.push({ ...decoded, resolve, reject })));
     }
     this.batcher.push(entries);
-    await Promise.all(replies);
+    return replies;
+  }
+
+  /**
+   * The length-sorted batches overtake: records after a queued one may already be done. Those queued
+   * records must run (or the done ones beyond them would be read again); the queued records after
+   * every started one of their partition can be dropped for free.
+   */
+  trimQueued(): void {
+    this.reject(
+      this.batcher.remove((e) => {
+        const started = this.started.get(partitionKey(e.inbound));
+        return started === undefined || BigInt(e.inbound.offset) > started;
+      }),
+    );
   }
 
   abandonQueued(): void {
-    const dropped = this.batcher.drain();
+    this.reject(this.batcher.drain());
+  }
+
+  private reject(dropped: Entry<In>[]): void {
     const error = new AbandonedError('dropped before it ran: the partition was given up');
     for (const entry of dropped) entry.reject(error);
   }
@@ -113,6 +144,11 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
   private async worker(): Promise<void> {
     for (;;) {
       const batch = await this.batcher.next();
+      for (const { inbound } of batch) {
+        const key = partitionKey(inbound);
+        const offset = BigInt(inbound.offset);
+        if (offset > (this.started.get(key) ?? -1n)) this.started.set(key, offset);
+      }
       await this.run(batch).catch((error: unknown) => batch.forEach((e) => e.reject(error)));
     }
   }

@@ -152,6 +152,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         if (paused) this.metrics.inc(`${this.options.name}_backpressure_pauses_total`);
         this.paused = paused;
       },
+      trimQueued: () => this.pipeline.trimQueued(),
       abandonQueued: () => this.pipeline.abandonQueued(),
     });
     this.fetchAhead = fetchAhead;
@@ -163,18 +164,34 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     };
   }
 
-  /** Decodes (retrying transient failures), dead-letters what cannot be decoded, and hands the rest on. */
-  private async process(topic: string, partition: number, messages: KafkaMessage[]): Promise<void> {
+  /**
+   * Decodes (retrying transient failures), dead-letters what cannot be decoded, and hands the rest on.
+   * Answers one promise per message, settled once its outputs (or its DLQ record) are acknowledged.
+   */
+  private process(topic: string, partition: number, messages: KafkaMessage[]): Promise<void>[] {
     const policy = { maxRetries: this.config.delivery.maxRetries, backoffMs: this.config.delivery.retryBackoffMs };
-    const inbound = await Promise.all(
-      messages.map((m) => decodeWithRetry(this.deserializer, { ...m, topic, partition }, policy)),
+    const replies = messages.map(() => reply());
+    Promise.all(messages.map((m) => decodeWithRetry(this.deserializer, { ...m, topic, partition }, policy))).then(
+      (inbound) => {
+        const good: Decoded<In>[] = [];
+        const goodAt: number[] = [];
+        inbound.forEach((record, i) => {
+          if (record.decoded.ok) {
+            good.push({ inbound: record, record: record.decoded.record });
+            goodAt.push(i);
+          } else replies[i].follow(this.writer.deadLetter(record, record.decoded.error));
+        });
+        this.pipeline.submit(good).forEach((outcome, j) => replies[goodAt[j]].follow(outcome));
+      },
+      (error: unknown) => replies.forEach((r) => r.follow(Promise.reject(error))),
     );
-    const good: Decoded<In>[] = [];
-    const dead: Promise<void>[] = [];
-    for (const record of inbound) {
-      if (record.decoded.ok) good.push({ inbound: record, record: record.decoded.record });
-      else dead.push(this.writer.deadLetter(record, record.decoded.error));
-    }
-    await Promise.all([this.pipeline.submit(good), ...dead]);
+    return replies.map((r) => r.promise);
   }
+}
+
+/** A promise that settles as another one, given later. */
+function reply(): { promise: Promise<void>; follow: (outcome: Promise<void>) => void } {
+  let follow!: (outcome: Promise<void>) => void;
+  const promise = new Promise<void>((resolve, reject) => (follow = (outcome) => outcome.then(resolve, reject)));
+  return { promise, follow };
 }

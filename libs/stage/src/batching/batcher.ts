@@ -77,11 +77,20 @@ export class Batcher<T> {
 
   /** Takes every queued item out (they will not be batched), e.g. when their partitions are given up. */
   drain(): T[] {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const items = this.queue.map((q) => q.item);
-    this.queue = [];
-    return items;
+    return this.remove(() => true);
+  }
+
+  /** Takes the queued items that match out of the queue. */
+  remove(matches: (item: T) => boolean): T[] {
+    const removed = this.queue.filter((q) => matches(q.item));
+    if (removed.length === 0) return [];
+    const gone = new Set(removed);
+    this.queue = this.queue.filter((q) => !gone.has(q));
+    if (this.queue.length === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    return removed.map((q) => q.item);
   }
 
   private trackArrival(now: number): void {
