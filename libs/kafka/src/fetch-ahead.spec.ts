@@ -246,4 +246,26 @@ describe('FetchAhead', () => {
     expect(calls.commits[1]).toEqual([{ topic: 't', partition: 0, offset: '8' }]);
     expect(fa.inFlightRecords).toBe(0);
   });
+
+  it('keeps heartbeating while it delays its rejoin, so the broker does not drop it meanwhile', async () => {
+    jest.useFakeTimers();
+    try {
+      const { consumer } = stubConsumer();
+      const work = deferred();
+      const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 10_000, logger: logger() });
+      await fa.accept(payload(0, [0]).p, () => work.promise);
+      const rebalancing = Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+      const heartbeat = jest.fn(() => Promise.reject(rebalancing));
+      const seen = fa.accept(payload(1, [0], false, heartbeat).p, async () => undefined);
+      void seen.catch(() => undefined);
+      await jest.advanceTimersByTimeAsync(3_500);
+      expect(heartbeat).toHaveBeenCalledTimes(4); // the one that saw the rebalance, then one a second
+      work.resolve();
+      await expect(seen).rejects.toBe(rebalancing);
+      await jest.advanceTimersByTimeAsync(3_000);
+      expect(heartbeat).toHaveBeenCalledTimes(4);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

@@ -3,6 +3,9 @@ import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { isRebalancing } from './kafka-errors';
 import { OffsetTracker } from './offset-tracker';
 
+/** How often a member that delays its rejoin heartbeats meanwhile (well below any session timeout). */
+const KEEP_ALIVE_MS = 1_000;
+
 export interface FetchAheadOptions {
   /** Records handed over and not yet acknowledged above which the consumer pauses (resumes at half). */
   maxInFlight: number;
@@ -121,17 +124,20 @@ export class FetchAhead {
     try {
       await heartbeat();
     } catch (error) {
-      if (isRebalancing(error)) await this.revoke();
+      if (isRebalancing(error)) await this.revoke(heartbeat);
       // kafkajs rejoins (rebalance) or handles the error as it would have on its own heartbeat.
       throw error;
     }
   }
 
   /** Gives every partition up cleanly: commit what finishes in time, drop the rest. */
-  revoke(): Promise<void> {
+  revoke(heartbeat?: () => Promise<void>): Promise<void> {
     this.revoking ??= (async () => {
       const started = Date.now();
-      const complete = await this.settle(this.options.revokeTimeoutMs);
+      // The broker drops a member that neither heartbeats nor rejoins within its session timeout, and
+      // then refuses its commits: keep heartbeating (it answers "rebalancing") while waiting.
+      const keepAlive = setInterval(() => void heartbeat?.().catch(() => undefined), KEEP_ALIVE_MS);
+      const complete = await this.settle(this.options.revokeTimeoutMs).finally(() => clearInterval(keepAlive));
       this.tracker.clear();
       this.options.logger.log(
         `rebalance: in-flight work ${complete ? 'committed' : 'not all committed'} in ${Date.now() - started} ms; rejoining`,
