@@ -20,7 +20,7 @@ export interface FetchAheadOptions {
    * partitions are about to be given up (rebalance, SIGTERM), before waiting for the rest.
    */
   trimQueued?: () => void;
-  /** Drops every queued record: when that wait timed out, and when this consumer is replaced. */
+  /** Drops every queued record: when that wait timed out. */
   abandonQueued?: () => void;
 }
 
@@ -48,20 +48,36 @@ export class FetchAhead {
   private revoking?: Promise<void>;
   private stopped = false;
 
+  private consumer: Consumer;
+
   constructor(
-    private readonly consumer: Consumer,
+    consumer: Consumer,
     private readonly options: FetchAheadOptions,
   ) {
+    this.consumer = consumer;
     this.tracker = new OffsetTracker(
-      (offsets) => consumer.commitOffsets(offsets),
+      (offsets) => this.consumer.commitOffsets(offsets),
       (error) => options.logger.warn(`offset commit failed, will retry: ${(error as Error).message}`),
     );
+    this.attach(consumer);
+  }
+
+  /**
+   * Carries on with a new consumer after the last one crashed (ManagedConsumer restarts). The work in
+   * flight is kept: the new consumer re-reads from the last commit, the records still in flight or
+   * done but not committed are recognised and skipped, and their commits go through the new consumer.
+   */
+  attach(consumer: Consumer): void {
+    this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (consumer !== this.consumer) return;
       this.revoking = undefined;
       const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
         partitions.map((partition) => ({ topic, partition })),
       );
       this.tracker.retain(assigned);
+      // Still above the high-water mark: a new consumer starts unpaused.
+      if (this.pausedTopics) consumer.pause(this.pausedTopics.map((topic) => ({ topic })));
     });
   }
 
@@ -157,17 +173,6 @@ export class FetchAhead {
     const drained = await this.settle(timeoutMs);
     this.tracker.stop();
     return drained;
-  }
-
-  /**
-   * This consumer is being replaced (it crashed): what it holds will be read again by the next one,
-   * so what has not started is dropped and its commits stop.
-   */
-  close(): void {
-    this.stopped = true;
-    clearInterval(this.resumeTimer);
-    this.options.abandonQueued?.();
-    this.tracker.stop();
   }
 
   /**

@@ -142,9 +142,9 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   }
 
   private session(consumer: Consumer) {
-    // A restart after a crash: the old consumer's records will be read again by this one.
-    this.fetchAhead?.close();
-    const fetchAhead = new FetchAhead(consumer, {
+    // A restart after a crash carries on with the work in flight (see FetchAhead.attach).
+    this.fetchAhead?.attach(consumer);
+    const fetchAhead = (this.fetchAhead ??= new FetchAhead(consumer, {
       maxInFlight: this.config.stage.maxInFlight,
       revokeTimeoutMs: this.config.stage.revokeTimeoutMs,
       logger: this.logger,
@@ -154,8 +154,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       },
       trimQueued: () => this.pipeline.trimQueued(),
       abandonQueued: () => this.pipeline.abandonQueued(),
-    });
-    this.fetchAhead = fetchAhead;
+    }));
     return {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.config.topics.partitions,
