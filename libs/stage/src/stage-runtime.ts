@@ -170,7 +170,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   private process(topic: string, partition: number, messages: KafkaMessage[]): Promise<void>[] {
     const policy = { maxRetries: this.config.delivery.maxRetries, backoffMs: this.config.delivery.retryBackoffMs };
     const replies = messages.map(() => reply());
-    Promise.all(messages.map((m) => decodeWithRetry(this.deserializer, { ...m, topic, partition }, policy))).then(
+    void Promise.all(messages.map((m) => decodeWithRetry(this.deserializer, { ...m, topic, partition }, policy))).then(
       (inbound) => {
         const good: Decoded<In>[] = [];
         const goodAt: number[] = [];
@@ -191,6 +191,6 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
 /** A promise that settles as another one, given later. */
 function reply(): { promise: Promise<void>; follow: (outcome: Promise<void>) => void } {
   let follow!: (outcome: Promise<void>) => void;
-  const promise = new Promise<void>((resolve, reject) => (follow = (outcome) => outcome.then(resolve, reject)));
+  const promise = new Promise<void>((resolve, reject) => (follow = (outcome) => void outcome.then(resolve, reject)));
   return { promise, follow };
 }
