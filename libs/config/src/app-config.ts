@@ -77,7 +77,7 @@ export interface InferenceConfig extends StageConfig {
 export type AppConfig = GatewayConfig & PreprocessorConfig & InferenceConfig;
 
 export function loadCommonConfig(env: Env = process.env): CommonConfig {
-  const sessionTimeoutMs = readInt(env, 'KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 300_000);
+  const sessionTimeoutMs = readInt(env, 'KAFKA_SESSION_TIMEOUT_MS', 6_000, 6_000, 300_000);
   const config: CommonConfig = {
     kafka: {
       brokers: readBrokers(env, 'KAFKA_BROKERS', 'localhost:9092'),
