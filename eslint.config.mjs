@@ -18,10 +18,10 @@ export default tseslint.config(
     },
   },
   {
-    // Tests read JSON answers and mock Promise-returning interfaces; expect() checks the shapes, and
+    // Tests (and the test fixtures they share) read JSON answers and mock Promise-returning interfaces; expect() checks the shapes, and
     // `expect(mock.method)` is jest's idiom, not an unbound call. Floating promises and explicit
     // `any` stay errors here too.
-    files: ['**/*.spec.ts', 'test/**/*.ts'],
+    files: ['**/*.spec.ts', 'test/**/*.ts', 'libs/testing/src/fixtures/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',

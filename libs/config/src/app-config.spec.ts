@@ -1,8 +1,14 @@
 import { ConfigError } from './config.errors';
-import { loadConfig } from './app-config';
+import {
+  loadCommonConfig,
+  loadConfig,
+  loadGatewayConfig,
+  loadInferenceConfig,
+  loadPreprocessorConfig,
+} from './app-config';
 
 describe('loadConfig', () => {
-  it('uses the DESIGN.md defaults when nothing is set', () => {
+  it('uses the documented defaults when nothing is set', () => {
     const config = loadConfig({});
     expect(config.kafka.brokers).toEqual(['localhost:9092']);
     expect(config.registry.url).toBe('http://localhost:8081/apis/ccompat/v7');
@@ -54,5 +60,40 @@ describe('loadConfig', () => {
 
   it('rejects a token budget smaller than the batch size', () => {
     expect(() => loadConfig({ BATCH_MAX_SIZE: '64', BATCH_MAX_TOKENS: '10' })).toThrow(/BATCH_MAX_TOKENS/);
+  });
+
+  it('splits the settings per app: the gateway does not read batch settings, the stages do', () => {
+    expect(() => loadGatewayConfig({ BATCH_MAX_SIZE: 'ten' })).not.toThrow();
+    expect(() => loadInferenceConfig({ BATCH_MAX_SIZE: 'ten' })).toThrow(/BATCH_MAX_SIZE/);
+    expect(() => loadPreprocessorConfig({ BATCH_MAX_SIZE: 'ten' })).not.toThrow();
+    expect(() => loadGatewayConfig({ PREDICT_TIMEOUT_MS: '0' })).toThrow(/PREDICT_TIMEOUT_MS/);
+    expect(loadGatewayConfig({})).not.toHaveProperty('batch');
+  });
+
+  it('reads the runtime tunables, with defaults per stage', () => {
+    expect(loadPreprocessorConfig({}).stage).toEqual({
+      maxInFlight: 4096,
+      drainTimeoutMs: 30_000,
+      revokeTimeoutMs: 10_000,
+    });
+    expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
+    expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
+    expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512', STAGE_MAX_IN_FLIGHT: '64' }).stage.maxInFlight).toBe(
+      64,
+    );
+    expect(loadCommonConfig({}).kafka).toMatchObject({
+      sessionTimeoutMs: 6_000,
+      heartbeatIntervalMs: 1_000,
+      healthWindowMs: 3_000,
+      restartMaxBackoffMs: 2_000,
+    });
+    expect(loadGatewayConfig({ PRODUCE_TIMEOUT_MS: '750' }).gateway.produceTimeoutMs).toBe(750);
+  });
+
+  it('rejects timing that cannot work, naming the variable', () => {
+    expect(() => loadCommonConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '3000' })).toThrow(
+      /KAFKA_HEARTBEAT_INTERVAL_MS/,
+    );
+    expect(() => loadPreprocessorConfig({ STAGE_REVOKE_TIMEOUT_MS: '40000' })).toThrow(/STAGE_REVOKE_TIMEOUT_MS/);
   });
 });

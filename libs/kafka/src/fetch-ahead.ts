@@ -1,13 +1,27 @@
 import type { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { isRebalancing } from './kafka-errors';
 import { OffsetTracker } from './offset-tracker';
+
+/** How often a member that delays its rejoin heartbeats meanwhile (well below any session timeout). */
+const KEEP_ALIVE_MS = 1_000;
 
 export interface FetchAheadOptions {
   /** Records handed over and not yet acknowledged above which the consumer pauses (resumes at half). */
   maxInFlight: number;
+  /** A rebalance: how long this member waits for its work in flight to be committed before it rejoins. */
+  revokeTimeoutMs: number;
   logger: Logger;
   /** Called on pause and resume, for metrics. */
   onPaused?: (paused: boolean) => void;
+  /**
+   * Drops the queued records that can be dropped without a duplicate: those after every record of
+   * their partition that has started (their work rejects with AbandonedError). Called when the
+   * partitions are about to be given up (rebalance, SIGTERM), before waiting for the rest.
+   */
+  trimQueued?: () => void;
+  /** Drops every queued record: when that wait timed out. */
+  abandonQueued?: () => void;
 }
 
 /**
@@ -18,77 +32,163 @@ export interface FetchAheadOptions {
  * and model run. Here eachBatch only hands the records over and returns: the next fetch overlaps
  * the work, and the OffsetTracker commits each offset once its outputs are acknowledged.
  * Use with `autoCommit: false, eachBatchAutoResolve: false`.
+ *
+ * Commit on revoke: kafkajs 2 rebalances eagerly (every member gives up every partition and
+ * rejoins). Each eachBatch heartbeats first; when that says the group is rebalancing, this member
+ * stops taking records, drops what it can drop without a duplicate, waits (at most
+ * revokeTimeoutMs) for the rest to be acknowledged and committed, and only then lets kafkajs
+ * rejoin, so the partitions' next owners start after the work already done
+ * (docs/ARCHITECTURE.md, "Rebalances").
  */
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
   private inFlight = 0;
   private pausedTopics?: string[];
   private resumeTimer?: NodeJS.Timeout;
+  private revoking?: Promise<void>;
+  private stopped = false;
+
+  private consumer: Consumer;
 
   constructor(
-    private readonly consumer: Consumer,
+    consumer: Consumer,
     private readonly options: FetchAheadOptions,
   ) {
+    this.consumer = consumer;
     this.tracker = new OffsetTracker(
-      (offsets) => consumer.commitOffsets(offsets),
+      (offsets) => this.consumer.commitOffsets(offsets),
       (error) => options.logger.warn(`offset commit failed, will retry: ${(error as Error).message}`),
     );
+    this.attach(consumer);
+  }
+
+  /**
+   * Carries on with a new consumer after the last one crashed (ManagedConsumer restarts). The work in
+   * flight is kept: the new consumer re-reads from the last commit, the records still in flight or
+   * done but not committed are recognised and skipped, and their commits go through the new consumer.
+   */
+  attach(consumer: Consumer): void {
+    this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (consumer !== this.consumer) return;
+      this.revoking = undefined;
       const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
         partitions.map((partition) => ({ topic, partition })),
       );
       this.tracker.retain(assigned);
+      // Still above the high-water mark: a new consumer starts unpaused.
+      if (this.pausedTopics) consumer.pause(this.pausedTopics.map((topic) => ({ topic })));
     });
   }
 
   /** Records handed over whose outputs are not acknowledged yet. */
-  get pending(): number {
+  get inFlightRecords(): number {
     return this.inFlight;
   }
 
   /**
-   * The eachBatch handler: passes the batch's new records to `handle`, whose promise resolves once
-   * every output derived from them is acknowledged, and returns without waiting for it.
+   * The eachBatch handler: passes the batch's new records to `handle`, and returns without waiting.
+   * `handle` answers one promise per record (or one for all), resolved once every output derived
+   * from it is acknowledged. Per record, a partition's commit moves record by record, so a drain
+   * can stop at any record rather than at the start of a fetched chunk.
    */
-  accept(payload: EachBatchPayload, handle: (messages: KafkaMessage[]) => Promise<void>): Promise<void> {
+  async accept(
+    payload: EachBatchPayload,
+    handle: (messages: KafkaMessage[]) => Promise<void>[] | Promise<void>,
+  ): Promise<void> {
     const { batch } = payload;
+    // Giving the partitions up: nothing new is taken; kafkajs re-reads from the commit after the rejoin.
+    if (this.revoking || this.stopped) return;
+    await this.heartbeatOrRevoke(payload);
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
-    if (payload.isStale() || batch.messages.length === 0) return Promise.resolve();
+    if (payload.isStale() || batch.messages.length === 0) return;
     // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
     const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
     if (fresh.length > 0) {
       this.inFlight += fresh.length;
-      const done = Promise.resolve()
-        .then(() => handle(fresh))
-        .finally(() => (this.inFlight -= fresh.length));
-      this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, (firstOffset, error) => {
+      const onFailed = (firstOffset: string, error: unknown) => {
         // Retried from its first record: duplicates of what followed are possible, losses are not.
         this.options.logger.error(
           `${topic}[${partition}]: processing failed, re-reading from ${firstOffset}: ${(error as Error).message}`,
         );
         this.consumer.seek({ topic, partition, offset: firstOffset });
-      });
+      };
+      let outcome: Promise<void>[] | Promise<void>;
+      try {
+        outcome = handle(fresh);
+      } catch (error) {
+        outcome = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+      if (Array.isArray(outcome)) {
+        const last = fresh.length - 1;
+        fresh.forEach((m, i) => {
+          const done = outcome[i].finally(() => (this.inFlight -= 1));
+          this.tracker.track(topic, partition, m.offset, i === last ? batch.lastOffset() : m.offset, done, onFailed);
+        });
+      } else {
+        const done = outcome.finally(() => (this.inFlight -= fresh.length));
+        this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, onFailed);
+      }
       this.applyBackpressure(topic);
     }
     // Moves the fetch position past this batch; the tracker makes it durable once it is done.
     payload.resolveOffset(batch.lastOffset());
-    return Promise.resolve();
+  }
+
+  private async heartbeatOrRevoke(payload: EachBatchPayload): Promise<void> {
+    try {
+      await payload.heartbeat();
+    } catch (error) {
+      if (isRebalancing(error)) await this.revoke(() => payload.heartbeat());
+      // kafkajs rejoins (rebalance) or handles the error as it would have on its own heartbeat.
+      throw error;
+    }
+  }
+
+  /** Gives every partition up cleanly: commit what finishes in time, drop the rest. */
+  revoke(heartbeat?: () => Promise<void>): Promise<void> {
+    this.revoking ??= (async () => {
+      const started = Date.now();
+      // The broker drops a member that neither heartbeats nor rejoins within its session timeout, and
+      // then refuses its commits: keep heartbeating (it answers "rebalancing") while waiting.
+      const keepAlive = setInterval(() => void heartbeat?.().catch(() => undefined), KEEP_ALIVE_MS);
+      const complete = await this.settle(this.options.revokeTimeoutMs).finally(() => clearInterval(keepAlive));
+      this.tracker.clear();
+      this.options.logger.log(
+        `rebalance: in-flight work ${complete ? 'committed' : 'not all committed'} in ${Date.now() - started} ms; rejoining`,
+      );
+    })();
+    return this.revoking;
   }
 
   /**
-   * SIGTERM: stop fetching and wait until what was handed over is acknowledged and committed.
-   * Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
+   * SIGTERM: stop fetching and wait until what is kept is acknowledged and committed. Returns false
+   * if that took longer than `timeoutMs` (the rest will be re-read, not lost).
    */
   async drain(topics: string[], timeoutMs: number): Promise<boolean> {
+    this.stopped = true;
     clearInterval(this.resumeTimer);
     this.consumer.pause(topics.map((topic) => ({ topic })));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
-    const drained = await Promise.race([this.tracker.drained().then(() => true), timedOut]);
-    clearTimeout(timer);
+    const drained = await this.settle(timeoutMs);
     this.tracker.stop();
     return drained;
+  }
+
+  /**
+   * Drops the queued records that nothing after them has overtaken (free: their next owner reads
+   * them from the commit), waits for the rest, which fill the holes below records already done, to
+   * be acknowledged and committed, and drops whatever is still queued when the time is up.
+   * (Dropping every queued record at once would leave records that already ran beyond the commit.)
+   */
+  private async settle(timeoutMs: number): Promise<boolean> {
+    this.options.trimQueued?.();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
+    const settled = await Promise.race([this.tracker.drained().then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    if (!settled) this.options.abandonQueued?.();
+    return settled;
   }
 
   /** Bounded memory whatever the input rate: pause above the high-water mark, resume below half. */

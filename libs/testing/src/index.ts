@@ -3,3 +3,4 @@ export * from './unique';
 export * from './wait-for';
 export * from './service-process';
 export * from './topic-reader';
+export * from './fixtures';
