@@ -3,3 +3,5 @@ export * from './unique';
 export * from './wait-for';
 export * from './service-process';
 export * from './topic-reader';
+export * from './local-infra';
+export * from './fault-stream';
