@@ -4,9 +4,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { Batcher } from '../apps/inference/src/batching/batcher';
 import { loadConfig, projectRoot, systemClock } from '@app/config';
 import { loadModelInfo, OnnxClassifier } from '@app/model';
+import { Batcher } from '@app/stage';
 import { TextTokenizer } from '@app/tokenizer';
 import { benchTexts } from './bench-texts';
 import { measureCeiling } from './ceiling';
@@ -43,21 +43,25 @@ async function main(): Promise<void> {
   try {
     await classifier.run(records.slice(0, 8));
     for (const limits of [config.batch, { ...config.batch, maxSize: 256, maxTokens: 32_768, minTokenEfficiency: 0 }]) {
-      const batcher = new Batcher<number[]>(
-        limits,
-        (ids) => ids.length,
-        (batch) => {
-          const ran = classifier.run(batch).then(() => undefined);
-          return { ran, acked: ran };
-        },
-        systemClock,
-        classifier.concurrency,
-      );
+      const batcher = new Batcher<number[]>(limits, (ids) => ids.length, systemClock);
       const started = performance.now();
+      // One worker per session takes the next batch as soon as its last run is done, as the service does.
+      let left = records.length;
+      const done = new Promise<void>((resolve, reject) => {
+        for (let s = 0; s < classifier.concurrency; s++) {
+          void (async () => {
+            while (left > 0) {
+              const batch = await batcher.next();
+              await classifier.run(batch);
+              left -= batch.length;
+              if (left === 0) resolve();
+            }
+          })().catch(reject);
+        }
+      });
       // Fed in chunks as a consumer's fetches would be.
-      const done: Promise<void>[] = [];
-      for (let i = 0; i < records.length; i += 500) done.push(batcher.submit(records.slice(i, i + 500)));
-      await Promise.all(done);
+      for (let i = 0; i < records.length; i += 500) batcher.push(records.slice(i, i + 500));
+      await done;
       const seconds = (performance.now() - started) / 1000;
       const key = limits === config.batch ? 'service_compute' : 'service_compute_large_batches';
       results[`${key}_texts_per_s`] = records.length / seconds;

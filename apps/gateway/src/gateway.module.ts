@@ -6,7 +6,7 @@ import {
   SchemaRegistration,
   SchemaRegistryAdapter,
 } from '@app/avro';
-import { ConfigModule } from '@app/config';
+import { ConfigModule, loadGatewayConfig } from '@app/config';
 import { KafkaConnection, KafkaModule } from '@app/kafka';
 import { HealthController, ObservabilityModule, ReadinessCheck, readinessChecks } from '@app/observability';
 import { PREDICTION_DESERIALIZER, RAW_SERIALIZER } from './gateway.constants';
@@ -16,7 +16,7 @@ import { PendingReplies } from './replies/pending-replies';
 import { PredictionListener } from './replies/prediction.listener';
 
 @Module({
-  imports: [ConfigModule, KafkaModule, AvroModule, ObservabilityModule],
+  imports: [ConfigModule.forApp(loadGatewayConfig), KafkaModule, AvroModule, ObservabilityModule],
   controllers: [PredictController, HealthController],
   providers: [
     readinessChecks(
@@ -27,8 +27,10 @@ import { PredictionListener } from './replies/prediction.listener';
         registry: SchemaRegistryAdapter,
         listener: PredictionListener,
       ): ReadinessCheck[] => [
-        { name: 'kafka', check: () => kafka.isReady },
-        { name: 'registry', check: () => registry.listSubjects().then(() => true) },
+        // A broker answered the listener lately (the producer alone does not notice a dead broker).
+        { name: 'kafka', check: () => kafka.isReady && listener.health.brokerReachable },
+        // Requests need the registry only for schemas not cached yet: once registered, an outage does not matter.
+        { name: 'registry', check: () => schemas.isRegistered || registry.listSubjects().then(() => true) },
         { name: 'schemas', check: () => schemas.isRegistered },
         { name: 'predictions-listener', check: () => listener.isListening },
       ],

@@ -1,27 +1,22 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { SchemaRegistration } from '@app/avro';
-import { APP_CONFIG, AppConfig } from '@app/config';
-import { KafkaConnection } from '@app/kafka';
-import { TokenizedConsumer } from './consumer/tokenized.consumer';
+import { APP_CONFIG, InferenceConfig } from '@app/config';
 import { InferenceModule } from './inference.module';
 
 async function bootstrap(): Promise<void> {
-  // HTTP is for health and metrics only; the work arrives from the tokenized topic.
+  // HTTP is for health and metrics only; the stage runtime (@app/stage) consumes tokenized in the background.
   const app = await NestFactory.create(InferenceModule);
-  const config = app.get<AppConfig>(APP_CONFIG);
-  app.enableShutdownHooks();
+  const config = app.get<InferenceConfig>(APP_CONFIG);
+  // SIGTERM/SIGINT: the runtime drains (the batches running finish, outputs acked, offsets committed) and leaves its group.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.ports.inference);
-  await app.get(KafkaConnection).whenReady();
-  await app.get(SchemaRegistration).whenRegistered();
-  await app.get(TokenizedConsumer).start();
   new Logger('inference').log(
-    `consuming ${config.topics.tokenized} → ${config.topics.predictions} (batch ≤ ${config.batch.maxSize}, wait ≤ ${config.batch.maxWaitMs} ms, ≤ ${config.batch.maxTokens} tokens); health on :${config.ports.inference}`,
+    `${config.topics.tokenized} → ${config.topics.predictions} (batch ≤ ${config.batch.maxSize}, wait ≤ ${config.batch.maxWaitMs} ms, ≤ ${config.batch.maxTokens} tokens); health on :${config.ports.inference}`,
   );
 }
 
-bootstrap().catch((error) => {
+bootstrap().catch((error: unknown) => {
   new Logger('inference').error(error instanceof Error ? error.stack : String(error));
   process.exit(1);
 });

@@ -1,51 +1,22 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AvroDeserializer, SchemaRegistration } from '@app/avro';
-import { APP_CONFIG, AppConfig } from '@app/config';
-import { AvroKafkaServer, KafkaConnection } from '@app/kafka';
+import { APP_CONFIG, PreprocessorConfig } from '@app/config';
 import { PreprocessorModule } from './preprocessor.module';
-import { RAW_DESERIALIZER, RAW_PATTERN } from './preprocessor.constants';
-import { TokenizeService } from './tokenize/tokenize.service';
 
 async function bootstrap(): Promise<void> {
-  // HTTP is for health and metrics only; the work arrives over Nest's Kafka transport.
-  const app = await NestFactory.create(PreprocessorModule, { bufferLogs: false });
-  const config = app.get<AppConfig>(APP_CONFIG);
-  const logger = new Logger('preprocessor');
-  app.enableShutdownHooks();
+  // HTTP is for health and metrics only; the stage runtime (@app/stage) consumes raw in the background.
+  const app = await NestFactory.create(PreprocessorModule);
+  const config = app.get<PreprocessorConfig>(APP_CONFIG);
+  // SIGTERM/SIGINT: the runtime drains (outputs acked, offsets committed) and leaves its group.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.ports.preprocessor);
-
-  // Consume only once the outputs can be produced and encoded.
-  await app.get(KafkaConnection).whenReady();
-  await app.get(SchemaRegistration).whenRegistered();
-
-  const server = new AvroKafkaServer(
-    {
-      client: { clientId: `${config.kafka.clientId}-preprocessor`, brokers: config.kafka.brokers },
-      consumer: {
-        groupId: `${config.kafka.groupIdPrefix}preprocessor`,
-        allowAutoTopicCreation: false,
-        minBytes: config.kafka.fetchMinBytes,
-        maxWaitTimeInMs: config.kafka.fetchMaxWaitMs,
-      },
-      subscribe: { fromBeginning: true },
-      run: { partitionsConsumedConcurrently: config.topics.partitions },
-      parser: { keepBinary: true },
-      postfixId: '',
-      deserializer: app.get<AvroDeserializer<'raw'>>(RAW_DESERIALIZER),
-    },
-    { topicsByPattern: { [RAW_PATTERN]: config.topics.raw }, maxInFlight: 4096, drainTimeoutMs: 30_000 },
+  new Logger('preprocessor').log(
+    `${config.topics.raw} → ${config.topics.tokenized}; health on :${config.ports.preprocessor}`,
   );
-  app.connectMicroservice({ strategy: server });
-  // SIGTERM: the server stops fetching and drains (outputs acked, offsets committed); produce retries end after that.
-  const tokenize = app.get(TokenizeService);
-  process.once('SIGTERM', () => tokenize.stop());
-  await app.startAllMicroservices();
-  logger.log(`consuming ${config.topics.raw} → ${config.topics.tokenized}; health on :${config.ports.preprocessor}`);
 }
 
-bootstrap().catch((error) => {
+bootstrap().catch((error: unknown) => {
   new Logger('preprocessor').error(error instanceof Error ? error.stack : String(error));
   process.exit(1);
 });

@@ -1,38 +1,42 @@
 import { Module } from '@nestjs/common';
-import { avroDeserializerProvider, AvroModule, avroSerializerProvider, SchemaRegistration } from '@app/avro';
-import { APP_CONFIG, AppConfig, ConfigModule } from '@app/config';
-import { KafkaConnection, KafkaModule } from '@app/kafka';
+import { AvroModule } from '@app/avro';
+import { APP_CONFIG, ConfigModule, loadPreprocessorConfig, PreprocessorConfig } from '@app/config';
+import { KafkaModule } from '@app/kafka';
 import { loadModelInfo, ModelInfo } from '@app/model';
-import { HealthController, ObservabilityModule, ReadinessCheck, readinessChecks } from '@app/observability';
+import { HealthController, ObservabilityModule } from '@app/observability';
+import { StageModule } from '@app/stage';
 import { TextTokenizer } from '@app/tokenizer';
-import { MODEL_ID, RAW_DESERIALIZER, TOKENIZED_SERIALIZER } from './preprocessor.constants';
-import { TokenizeController } from './tokenize/tokenize.controller';
-import { TokenizeService } from './tokenize/tokenize.service';
-
-const MODEL_INFO = Symbol('MODEL_INFO');
+import { MODEL_ID, MODEL_INFO } from './preprocessor.constants';
+import { TokenizeHandler } from './tokenize/tokenize.handler';
 
 @Module({
-  imports: [ConfigModule, KafkaModule, AvroModule, ObservabilityModule],
-  controllers: [TokenizeController, HealthController],
-  providers: [
-    readinessChecks(
-      [KafkaConnection, SchemaRegistration],
-      (kafka: KafkaConnection, schemas: SchemaRegistration): ReadinessCheck[] => [
-        { name: 'kafka', check: () => kafka.isReady },
-        { name: 'schemas', check: () => schemas.isRegistered },
+  imports: [
+    ConfigModule.forApp(loadPreprocessorConfig),
+    KafkaModule,
+    AvroModule,
+    ObservabilityModule,
+    StageModule.forStage({
+      name: 'preprocessor',
+      input: 'raw',
+      output: 'tokenized',
+      inputTopic: (config) => config.topics.raw,
+      outputTopic: (config) => config.topics.tokenized,
+      handler: TokenizeHandler,
+      providers: [
+        {
+          provide: MODEL_INFO,
+          inject: [APP_CONFIG],
+          useFactory: (config: PreprocessorConfig) => loadModelInfo(config.model.dir),
+        },
+        { provide: MODEL_ID, inject: [MODEL_INFO], useFactory: (info: ModelInfo) => `${info.name}@${info.version}` },
+        {
+          provide: TextTokenizer,
+          inject: [MODEL_INFO],
+          useFactory: (info: ModelInfo) => TextTokenizer.fromFile(info.tokenizerPath, info.maxLength),
+        },
       ],
-    ),
-    TokenizeService,
-    { provide: MODEL_INFO, inject: [APP_CONFIG], useFactory: (config: AppConfig) => loadModelInfo(config.model.dir) },
-    { provide: MODEL_ID, inject: [MODEL_INFO], useFactory: (info: ModelInfo) => `${info.name}@${info.version}` },
-    {
-      provide: TextTokenizer,
-      inject: [MODEL_INFO],
-      useFactory: (info: ModelInfo) => TextTokenizer.fromFile(info.tokenizerPath, info.maxLength),
-    },
-    avroDeserializerProvider(RAW_DESERIALIZER, 'raw'),
-    avroSerializerProvider(TOKENIZED_SERIALIZER, 'tokenized'),
+    }),
   ],
-  exports: [RAW_DESERIALIZER],
+  controllers: [HealthController],
 })
 export class PreprocessorModule {}

@@ -92,22 +92,21 @@ describe('AvroDeserializer.decode', () => {
     if (!inbound.decoded.ok) expect(inbound.decoded.error).toBeInstanceOf(RegistryUnavailableError);
   });
 
-  it('keeps the original key bytes from rawKey, even when they are not UTF-8', async () => {
+  it('keeps binary key bytes unchanged, even when they are not UTF-8', async () => {
     const { deserializer, message } = await setup();
-    const rawKey = Buffer.from([0xff, 0xfe, 0x00, 0x80]);
-    const inbound = await deserializer.decode(message({ key: rawKey.toString(), value: Buffer.from('bad'), rawKey }));
-    expect(inbound.key).not.toBeNull();
-    expect(inbound.key!.equals(rawKey)).toBe(true);
+    const key = Buffer.from([0xff, 0xfe, 0x00, 0x80]);
+    const inbound = await deserializer.decode(message({ key, value: Buffer.from('bad') }));
+    expect(inbound.key!.equals(key)).toBe(true);
     expect(inbound.value!.toString()).toBe('bad');
   });
 
-  it('keeps a null rawKey as null', async () => {
+  it('keeps a null key as null', async () => {
     const { deserializer, message } = await setup();
-    const inbound = await deserializer.decode(message({ key: '', rawKey: null }));
+    const inbound = await deserializer.decode(message({ key: null }));
     expect(inbound.key).toBeNull();
   });
 
-  it('turns a string key into bytes when no rawKey travels with it', async () => {
+  it('turns a string key into bytes', async () => {
     const { deserializer, message } = await setup();
     const inbound = await deserializer.decode(message({ key: 'req-7' }));
     expect(inbound.key!.equals(Buffer.from('req-7'))).toBe(true);
@@ -118,57 +117,5 @@ describe('AvroDeserializer.decode', () => {
     const { deserializer, message } = await setup();
     const inbound = await deserializer.decode(message({ headers: undefined }));
     expect(inbound.headers).toEqual({});
-  });
-});
-
-describe('AvroDeserializer.decodeWithRetries', () => {
-  const policy = { maxRetries: 3, backoffMs: 0 };
-
-  it('returns an already decoded record without decoding again', async () => {
-    const { deserializer, message, registry } = await setup();
-    const inbound = await deserializer.decode(message());
-    registry.getType.mockClear();
-    await expect(deserializer.decodeWithRetries(inbound, policy)).resolves.toEqual(RECORD);
-    expect(registry.getType).not.toHaveBeenCalled();
-  });
-
-  it('retries a transient failure and returns the record once the registry recovers', async () => {
-    const { deserializer, message, registry } = await setup();
-    registry.getType.mockRejectedValueOnce(unavailable()).mockRejectedValueOnce(unavailable());
-    const inbound = await deserializer.decode(message());
-    expect(inbound.decoded.ok).toBe(false);
-    await expect(deserializer.decodeWithRetries(inbound, policy)).resolves.toEqual(RECORD);
-    // the first decode, one failed retry, one successful retry
-    expect(registry.getType).toHaveBeenCalledTimes(3);
-  });
-
-  it('gives up after maxRetries transient failures and throws the last one', async () => {
-    const { deserializer, message, registry } = await setup();
-    registry.getType.mockRejectedValue(unavailable());
-    const inbound = await deserializer.decode(message());
-    await expect(deserializer.decodeWithRetries(inbound, { maxRetries: 2, backoffMs: 0 })).rejects.toThrow(
-      RegistryUnavailableError,
-    );
-    // the first decode plus exactly 2 retries
-    expect(registry.getType).toHaveBeenCalledTimes(3);
-  });
-
-  it('does not retry a permanent failure', async () => {
-    const { deserializer, message, registry } = await setup();
-    const bytes = message().value as Buffer;
-    const unknownId = Buffer.from(bytes);
-    unknownId.writeUInt32BE(77, 1);
-    const inbound = await deserializer.decode(message({ value: unknownId }));
-    await expect(deserializer.decodeWithRetries(inbound, policy)).rejects.toThrow(UnknownSchemaIdError);
-    expect(registry.getType).toHaveBeenCalledTimes(1);
-  });
-
-  it('does not retry a plain (non-codec) error', async () => {
-    const { deserializer, message, registry } = await setup();
-    const inbound = await deserializer.decode(message());
-    const failed = { ...inbound, decoded: { ok: false as const, error: new Error('boom') } };
-    registry.getType.mockClear();
-    await expect(deserializer.decodeWithRetries(failed, policy)).rejects.toThrow('boom');
-    expect(registry.getType).not.toHaveBeenCalled();
   });
 });

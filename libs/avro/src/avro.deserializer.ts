@@ -1,7 +1,6 @@
 import type { Deserializer, IncomingEvent } from '@nestjs/microservices';
 import type { IHeaders } from 'kafkajs';
 import { AvroCodec } from './avro-codec';
-import { withRetries } from '@app/kafka';
 import { CodecError } from './codec.errors';
 import { RecordKind, RecordTypes } from './records';
 
@@ -23,8 +22,6 @@ export interface RawKafkaMessage {
   key: Buffer | string | null;
   value: Buffer | string | null;
   headers?: IHeaders;
-  /** Original key bytes, when a transport has already turned the key into a string. */
-  rawKey?: Buffer | null;
 }
 
 const toBuffer = (v: Buffer | string | null | undefined): Buffer | null =>
@@ -32,7 +29,7 @@ const toBuffer = (v: Buffer | string | null | undefined): Buffer | null =>
 
 /**
  * Nest deserializer: never throws. A bad record becomes `decoded.ok === false` with a typed
- * CodecError, so the handler can dead-letter it and the partition moves on.
+ * CodecError; the stage runtime (@app/stage) retries the transient ones and dead-letters the rest.
  */
 export class AvroDeserializer<K extends RecordKind> implements Deserializer<RawKafkaMessage, IncomingEvent> {
   constructor(
@@ -52,7 +49,7 @@ export class AvroDeserializer<K extends RecordKind> implements Deserializer<RawK
       topic: message.topic,
       partition: message.partition,
       offset: message.offset,
-      key: message.rawKey !== undefined ? message.rawKey : toBuffer(message.key),
+      key: toBuffer(message.key),
       value,
       headers: message.headers ?? {},
     };
@@ -61,25 +58,5 @@ export class AvroDeserializer<K extends RecordKind> implements Deserializer<RawK
     } catch (error) {
       return { ...base, decoded: { ok: false, error: error instanceof Error ? error : new Error(String(error)) } };
     }
-  }
-
-  /**
-   * The record, re-decoding only while the failure is transient (registry unreachable), at most
-   * `maxRetries` times. A permanent failure, or the last transient one, is thrown for the DLQ.
-   */
-  async decodeWithRetries(
-    inbound: InboundRecord<K>,
-    policy: { maxRetries: number; backoffMs: number },
-  ): Promise<RecordTypes[K]> {
-    let decoded = inbound.decoded;
-    let attempt = 0;
-    return withRetries(
-      async () => {
-        if (attempt++ > 0) decoded = (await this.decode(inbound)).decoded;
-        if (!decoded.ok) throw decoded.error;
-        return decoded.record;
-      },
-      { ...policy, isTransient: (error) => error instanceof CodecError && error.transient },
-    );
   }
 }

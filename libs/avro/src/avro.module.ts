@@ -8,7 +8,7 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '@app/config';
-import { retryForever } from '@app/kafka';
+import { errorMessage, retry } from '@app/common';
 import { AvroCodec } from './avro-codec';
 import { AvroDeserializer } from './avro.deserializer';
 import { AvroSerializer } from './avro.serializer';
@@ -25,12 +25,19 @@ export class SchemaRegistration implements OnModuleInit, OnApplicationShutdown {
   constructor(private readonly codec: AvroCodec) {}
 
   onModuleInit(): void {
-    this.done = retryForever(
+    this.done = retry(
       async () => {
         const ids = await this.codec.registerAll();
         this.logger.log(`schemas registered: ${JSON.stringify(ids)}`);
       },
-      { what: 'register schemas', logger: this.logger, isStopping: () => this.stopping },
+      {
+        retries: Infinity,
+        initialBackoffMs: 250,
+        maxBackoffMs: 5_000,
+        isStopping: () => this.stopping,
+        onRetry: (error, attempt, waitMs) =>
+          this.logger.warn(`register schemas failed (${errorMessage(error)}); attempt ${attempt} in ${waitMs} ms`),
+      },
     );
     this.done.catch(() => undefined);
   }

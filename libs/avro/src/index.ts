@@ -7,4 +7,3 @@ export * from './wire-format';
 export * from './avro.module';
 export * from './avro.deserializer';
 export * from './avro.serializer';
-export * from './raw-text.rules';

@@ -1,4 +1,5 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { retry } from '@app/common';
 import type { Type } from 'avsc';
 import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 import { RegistryUnavailableError } from './codec.errors';
@@ -84,15 +85,12 @@ export class SchemaRegistryAdapter {
   }
 
   /** Registration-time calls are idempotent, so a transient failure is simply tried again. */
-  private async retried<T>(call: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (error) {
-        if (!(error instanceof RegistryUnavailableError) || attempt >= ATTEMPTS) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
-    }
+  private retried<T>(call: () => Promise<T>): Promise<T> {
+    return retry(call, {
+      retries: ATTEMPTS - 1,
+      initialBackoffMs: 200,
+      isRetriable: (error) => error instanceof RegistryUnavailableError,
+    });
   }
 
   private request(

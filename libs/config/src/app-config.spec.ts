@@ -2,7 +2,7 @@ import { ConfigError } from './config.errors';
 import { loadConfig } from './app-config';
 
 describe('loadConfig', () => {
-  it('uses the DESIGN.md defaults when nothing is set', () => {
+  it('uses the documented defaults when nothing is set', () => {
     const config = loadConfig({});
     expect(config.kafka.brokers).toEqual(['localhost:9092']);
     expect(config.registry.url).toBe('http://localhost:8081/apis/ccompat/v7');

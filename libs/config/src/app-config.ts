@@ -9,10 +9,11 @@ export type InferenceDevice = (typeof INFERENCE_DEVICES)[number];
 export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 
-/** The default model committed in the repo (DESIGN.md: MODEL_DIR → the committed default model). */
+/** The default model committed in the repo (README.md, "The default model"). */
 export const DEFAULT_MODEL_DIR = join(projectRoot(), 'models', 'minilm-spam');
 
-export interface AppConfig {
+/** What every service reads: where Kafka and the registry are, the topics, the ports, the retry policy. */
+export interface CommonConfig {
   kafka: {
     brokers: string[];
     clientId: string;
@@ -20,12 +21,47 @@ export interface AppConfig {
     /** A fetch waits for this many bytes, or fetchMaxWaitMs, whichever comes first (fetch.min.bytes). */
     fetchMinBytes: number;
     fetchMaxWaitMs: number;
+    /** The broker drops a consumer that has not heartbeated for this long; its partitions move on. */
+    sessionTimeoutMs: number;
+    heartbeatIntervalMs: number;
+    /** How long the group waits for every member to rejoin on a rebalance. */
+    rebalanceTimeoutMs: number;
+    /** Kafka counts as reachable while a consumer heard from a broker within this window. */
+    healthWindowMs: number;
+    /** A crashed consumer is restarted after a backoff that doubles up to this. */
+    restartMaxBackoffMs: number;
   };
   registry: { url: string };
   topics: { raw: string; tokenized: string; predictions: string; partitions: number };
   ports: { gateway: number; preprocessor: number; inference: number };
+  delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
+}
+
+/** A consuming stage (preprocessor, inference): the stage runtime's tunables and the model. */
+export interface StageConfig extends CommonConfig {
+  stage: {
+    /** Records handed to the handler and not yet acknowledged above which fetching pauses (resumes at half). */
+    maxInFlight: number;
+    /** SIGTERM: how long the work in flight may take to be produced and committed. */
+    drainTimeoutMs: number;
+    /** A rebalance: how long the work in flight may take to be committed before this member rejoins. */
+    revokeTimeoutMs: number;
+  };
   model: { dir: string };
-  batch: { maxSize: number; maxWaitMs: number; maxTokens: number; minTokenEfficiency: number; queueHighWater: number };
+}
+
+export interface GatewayConfig extends CommonConfig {
+  limits: { maxTextBytes: number; maxBodyBytes: number; maxTextsPerRequest: number; predictTimeoutMs: number };
+  /** A produce that Kafka does not acknowledge within this bound is answered 503. */
+  gateway: { produceTimeoutMs: number };
+}
+
+export interface PreprocessorConfig extends StageConfig {
+  limits: { maxTextBytes: number };
+}
+
+export interface InferenceConfig extends StageConfig {
+  batch: { maxSize: number; maxWaitMs: number; maxTokens: number; minTokenEfficiency: number };
   inference: {
     device: InferenceDevice;
     intraOpThreads: number;
@@ -35,13 +71,14 @@ export interface AppConfig {
     /** Model sessions running batches side by side; 0 = 2 on a multi-core CPU, 1 on a GPU. */
     sessions: number;
   };
-  limits: { maxTextBytes: number; maxBodyBytes: number; maxTextsPerRequest: number; predictTimeoutMs: number };
-  delivery: { maxRetries: number; retryBackoffMs: number };
 }
 
-/** Reads every setting once; throws ConfigError naming the first bad variable. */
-export function loadConfig(env: Env = process.env): AppConfig {
-  const config: AppConfig = {
+/** Every setting (tools, tests and the bench, which drive all three services). */
+export type AppConfig = GatewayConfig & PreprocessorConfig & InferenceConfig;
+
+export function loadCommonConfig(env: Env = process.env): CommonConfig {
+  const sessionTimeoutMs = readInt(env, 'KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 300_000);
+  const config: CommonConfig = {
     kafka: {
       brokers: readBrokers(env, 'KAFKA_BROKERS', 'localhost:9092'),
       clientId: readString(env, 'KAFKA_CLIENT_ID', 'text-classifier'),
@@ -51,6 +88,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
       // trickle of records this cut the per-record CPU of Kafka and the preprocessor (bench/README.md).
       fetchMinBytes: readInt(env, 'KAFKA_FETCH_MIN_BYTES', 65_536, 1, 100_000_000),
       fetchMaxWaitMs: readInt(env, 'KAFKA_FETCH_MAX_WAIT_MS', 20, 1, 60_000),
+      sessionTimeoutMs,
+      heartbeatIntervalMs: readInt(env, 'KAFKA_HEARTBEAT_INTERVAL_MS', 1_000, 100, 60_000),
+      rebalanceTimeoutMs: readInt(env, 'KAFKA_REBALANCE_TIMEOUT_MS', 30_000, 1_000, 600_000),
+      healthWindowMs: readInt(env, 'KAFKA_HEALTH_WINDOW_MS', 3_000, 500, 600_000),
+      restartMaxBackoffMs: readInt(env, 'KAFKA_RESTART_MAX_BACKOFF_MS', 2_000, 100, 600_000),
     },
     registry: { url: readUrl(env, 'SCHEMA_REGISTRY_URL', 'http://localhost:8081/apis/ccompat/v7') },
     topics: {
@@ -64,15 +106,66 @@ export function loadConfig(env: Env = process.env): AppConfig {
       preprocessor: readInt(env, 'PREPROCESSOR_PORT', 3001, 0, 65535),
       inference: readInt(env, 'INFERENCE_PORT', 3002, 0, 65535),
     },
+    delivery: {
+      maxRetries: readInt(env, 'DELIVERY_MAX_RETRIES', 5, 0, 100),
+      retryBackoffMs: readInt(env, 'DELIVERY_RETRY_BACKOFF_MS', 200, 0, 60_000),
+      // A DLQ copy the broker refuses as too large is replaced by its first bytes, flagged dlq.truncated.
+      dlqTruncatedValueBytes: readInt(env, 'DLQ_TRUNCATED_VALUE_BYTES', 65_536, 0, 100_000_000),
+    },
+  };
+  if (config.kafka.heartbeatIntervalMs * 3 > sessionTimeoutMs) {
+    throw new ConfigError('KAFKA_HEARTBEAT_INTERVAL_MS', `must be at most a third of KAFKA_SESSION_TIMEOUT_MS`);
+  }
+  return config;
+}
+
+function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
+  const common = loadCommonConfig(env);
+  const revokeTimeoutMs = readInt(env, 'STAGE_REVOKE_TIMEOUT_MS', 10_000, 0, 600_000);
+  if (revokeTimeoutMs >= common.kafka.rebalanceTimeoutMs) {
+    throw new ConfigError('STAGE_REVOKE_TIMEOUT_MS', `must be below KAFKA_REBALANCE_TIMEOUT_MS`);
+  }
+  return {
+    ...common,
+    stage: {
+      maxInFlight: readInt(env, 'STAGE_MAX_IN_FLIGHT', defaultMaxInFlight, 1, 1_000_000),
+      drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 30_000, 0, 600_000),
+      revokeTimeoutMs,
+    },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
+  };
+}
+
+const readMaxTextBytes = (env: Env) => readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000);
+
+export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
+  return {
+    ...loadCommonConfig(env),
+    limits: {
+      maxTextBytes: readMaxTextBytes(env),
+      maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 4_194_304, 1024, 100_000_000),
+      maxTextsPerRequest: readInt(env, 'MAX_TEXTS_PER_REQUEST', 256, 1, 100_000),
+      predictTimeoutMs: readInt(env, 'PREDICT_TIMEOUT_MS', 10_000, 1, 600_000),
+    },
+    gateway: { produceTimeoutMs: readInt(env, 'PRODUCE_TIMEOUT_MS', 5_000, 1, 600_000) },
+  };
+}
+
+export function loadPreprocessorConfig(env: Env = process.env): PreprocessorConfig {
+  return { ...loadStageConfig(env, 4096), limits: { maxTextBytes: readMaxTextBytes(env) } };
+}
+
+export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
+  // BATCH_QUEUE_HIGH_WATER, the older name, sets inference's default; STAGE_MAX_IN_FLIGHT wins.
+  const stage = loadStageConfig(env, readInt(env, 'BATCH_QUEUE_HIGH_WATER', 2048, 1, 1_000_000));
+  const config: InferenceConfig = {
+    ...stage,
     batch: {
       maxSize: readInt(env, 'BATCH_MAX_SIZE', 32, 1, 4096),
       maxWaitMs: readInt(env, 'BATCH_MAX_WAIT_MS', 10, 0, 60_000),
       maxTokens: readInt(env, 'BATCH_MAX_TOKENS', 1024, 1, 10_000_000),
       // Percent of a batch's padded tokens that must be real (BATCH_MIN_TOKEN_EFFICIENCY=80 → 0.8).
       minTokenEfficiency: readInt(env, 'BATCH_MIN_TOKEN_EFFICIENCY', 80, 0, 100) / 100,
-      // Records handed over and not yet acknowledged above which the consumer pauses (resumes at half).
-      queueHighWater: readInt(env, 'BATCH_QUEUE_HIGH_WATER', 2048, 1, 1_000_000),
     },
     inference: {
       device: readEnum(env, 'INFERENCE_DEVICE', 'auto', INFERENCE_DEVICES),
@@ -82,19 +175,17 @@ export function loadConfig(env: Env = process.env): AppConfig {
       allowSpinning: readEnum(env, 'ORT_ALLOW_SPINNING', '1', ['0', '1'] as const) === '1',
       sessions: readInt(env, 'ORT_SESSIONS', 0, 0, 64),
     },
-    limits: {
-      maxTextBytes: readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000),
-      maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 4_194_304, 1024, 100_000_000),
-      maxTextsPerRequest: readInt(env, 'MAX_TEXTS_PER_REQUEST', 256, 1, 100_000),
-      predictTimeoutMs: readInt(env, 'PREDICT_TIMEOUT_MS', 10_000, 1, 600_000),
-    },
-    delivery: {
-      maxRetries: readInt(env, 'DELIVERY_MAX_RETRIES', 5, 0, 100),
-      retryBackoffMs: readInt(env, 'DELIVERY_RETRY_BACKOFF_MS', 200, 0, 60_000),
-    },
   };
   if (config.batch.maxTokens < config.batch.maxSize) {
     throw new ConfigError('BATCH_MAX_TOKENS', `must be at least BATCH_MAX_SIZE (${config.batch.maxSize})`);
   }
   return config;
+}
+
+/** Reads every setting once; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const gateway = loadGatewayConfig(env);
+  const preprocessor = loadPreprocessorConfig(env);
+  const inference = loadInferenceConfig(env);
+  return { ...preprocessor, ...inference, ...gateway, limits: { ...gateway.limits } };
 }

@@ -1,5 +1,5 @@
 import { IHeaders } from 'kafkajs';
-import { readDlqHeaders, toDlqMessage } from './dlq';
+import { readDlqHeaders, toDlqMessage, truncatedDlqMessage } from './dlq';
 import { DLQ_HEADERS, dlqTopicFor } from './kafka.constants';
 
 class ExampleDecodeError extends Error {
@@ -48,7 +48,9 @@ describe('toDlqMessage', () => {
       [DLQ_HEADERS.offset]: '1234',
       [DLQ_HEADERS.failedAt]: '1700000000000',
     });
-    for (const name of Object.values(DLQ_HEADERS)) expect(dlq.headers).toHaveProperty([name]);
+    for (const name of Object.values(DLQ_HEADERS).filter((n) => n !== DLQ_HEADERS.truncated))
+      expect(dlq.headers).toHaveProperty([name]);
+    expect(dlq.headers).not.toHaveProperty([DLQ_HEADERS.truncated]);
   });
 
   it('describes a thrown non-Error value', () => {
@@ -111,5 +113,32 @@ describe('readDlqHeaders', () => {
       offset: undefined,
       failedAt: undefined,
     });
+  });
+});
+
+describe('truncatedDlqMessage', () => {
+  it('keeps the first bytes of the value and the dlq.* headers only, and flags the original size', () => {
+    const source = { ...original(), value: Buffer.alloc(1_048_400, 7) };
+    const full = toDlqMessage(source, { stage: 'preprocessor', topic: 'raw', partition: 3, error: new Error('x') }, 5);
+    const cut = truncatedDlqMessage(full, 1024);
+    expect((cut.value as Buffer).length).toBe(1024);
+    expect((cut.value as Buffer).equals(Buffer.alloc(1024, 7))).toBe(true);
+    expect((cut.key as Buffer).equals(source.key)).toBe(true);
+    expect(cut.headers).not.toHaveProperty('traceparent');
+    expect(readDlqHeaders(cut.headers)).toMatchObject({
+      stage: 'preprocessor',
+      topic: 'raw',
+      partition: '3',
+      offset: '1234',
+      truncated: '1048400',
+    });
+  });
+
+  it('flags a null value as 0 bytes', () => {
+    const full = toDlqMessage(
+      { key: null, value: null, offset: '0' },
+      { stage: 's', topic: 't', partition: 0, error: 'e' },
+    );
+    expect(truncatedDlqMessage(full, 10)).toMatchObject({ value: null, headers: { 'dlq.truncated': '0' } });
   });
 });

@@ -32,6 +32,20 @@ export function toDlqMessage(original: OriginalMessage, context: DlqContext, now
   return { key: original.key, value: original.value, headers };
 }
 
+/**
+ * The DLQ copy to send when the broker refused the whole one (a value near the broker's size limit
+ * plus the dlq.* headers is over it): the value's first `maxValueBytes` bytes, the dlq.* headers
+ * only, and `dlq.truncated` giving the original value's size.
+ */
+export function truncatedDlqMessage(dlq: Message, maxValueBytes: number): Message {
+  const value = dlq.value === null || dlq.value === undefined ? null : Buffer.from(dlq.value);
+  const headers: IHeaders = {};
+  for (const name of Object.values(DLQ_HEADERS))
+    if (dlq.headers?.[name] !== undefined) headers[name] = dlq.headers[name];
+  headers[DLQ_HEADERS.truncated] = String(value?.length ?? 0);
+  return { key: dlq.key, value: value ? value.subarray(0, maxValueBytes) : null, headers };
+}
+
 /** Reads the DLQ headers back as strings (for tests, the consume CLI and operators' tools). */
 export function readDlqHeaders(headers: IHeaders | undefined): Record<keyof typeof DLQ_HEADERS, string | undefined> {
   const get = (name: string) => {

@@ -2,6 +2,7 @@ import { deferred } from '@app/testing';
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { FetchAhead } from './fetch-ahead';
+import { AbandonedError } from './offset-tracker';
 
 /** A kafkajs consumer stub: records commits, seeks, pauses and resumes. */
 function stubConsumer() {
@@ -22,13 +23,14 @@ function stubConsumer() {
   };
 }
 
-function payload(partition: number, offsets: number[], stale = false) {
+function payload(partition: number, offsets: number[], stale = false, heartbeat = async () => undefined) {
   const resolved: string[] = [];
   const messages = offsets.map((o) => ({ offset: String(o), key: null, value: Buffer.from('x') }) as KafkaMessage);
   const p = {
     batch: { topic: 't', partition, messages, lastOffset: () => String(offsets[offsets.length - 1]) },
     resolveOffset: (o: string) => resolved.push(o),
     isStale: () => stale,
+    heartbeat,
   } as unknown as EachBatchPayload;
   return { p, resolved };
 }
@@ -46,23 +48,23 @@ const logger = () => {
 describe('FetchAhead', () => {
   it('returns before the work is acknowledged, and commits only after', async () => {
     const { consumer, calls } = stubConsumer();
-    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });
     const work = deferred();
     const { p, resolved } = payload(0, [5, 6, 7]);
     await fa.accept(p, () => work.promise);
     expect(resolved).toEqual(['7']); // the fetch position moved on
-    expect(fa.pending).toBe(3);
+    expect(fa.inFlightRecords).toBe(3);
     await flush();
     expect(calls.commits).toEqual([]);
     work.resolve();
     await flush();
     expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '8' }]]);
-    expect(fa.pending).toBe(0);
+    expect(fa.inFlightRecords).toBe(0);
   });
 
   it('hands over only records not already in flight after a re-fetch', async () => {
     const { consumer } = stubConsumer();
-    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });
     const seen: string[][] = [];
     const handle = async (m: KafkaMessage[]) => void seen.push(m.map((x) => x.offset));
     await fa.accept(payload(0, [0, 1, 2]).p, () => new Promise(() => undefined));
@@ -73,7 +75,7 @@ describe('FetchAhead', () => {
 
   it('skips a stale batch without handing it over or moving the position', async () => {
     const { consumer } = stubConsumer();
-    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });
     const handle = jest.fn(async () => undefined);
     const { p, resolved } = payload(0, [0], true);
     await fa.accept(p, handle);
@@ -83,7 +85,7 @@ describe('FetchAhead', () => {
 
   it('rewinds the partition to the first record of a failed hand-over', async () => {
     const { consumer, calls } = stubConsumer();
-    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });
     await fa.accept(payload(2, [10, 11]).p, async () => {
       throw new Error('boom');
     });
@@ -97,7 +99,12 @@ describe('FetchAhead', () => {
     try {
       const { consumer, calls } = stubConsumer();
       const states: boolean[] = [];
-      const fa = new FetchAhead(consumer, { maxInFlight: 4, logger: logger(), onPaused: (p) => states.push(p) });
+      const fa = new FetchAhead(consumer, {
+        maxInFlight: 4,
+        revokeTimeoutMs: 1000,
+        logger: logger(),
+        onPaused: (p) => states.push(p),
+      });
       const a = deferred();
       const b = deferred();
       await fa.accept(payload(0, [0, 1, 2]).p, () => a.promise);
@@ -118,7 +125,7 @@ describe('FetchAhead', () => {
 
   it('drain() pauses, waits for acks and commits, and reports a timeout', async () => {
     const { consumer, calls } = stubConsumer();
-    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });
     const work = deferred();
     await fa.accept(payload(0, [0]).p, () => work.promise);
     const draining = fa.drain(['t'], 5_000);
@@ -128,16 +135,115 @@ describe('FetchAhead', () => {
     await expect(draining).resolves.toBe(true);
     expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '1' }]]);
 
-    const stuck = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const stuck = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });
     await stuck.accept(payload(0, [1]).p, () => new Promise(() => undefined));
     await expect(stuck.drain(['t'], 20)).resolves.toBe(false);
   });
 
   it('forgets partitions a rebalance took away', async () => {
     const { consumer, join } = stubConsumer();
-    const fa = new FetchAhead(consumer, { maxInFlight: 100, logger: logger() });
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });
     await fa.accept(payload(0, [0]).p, () => new Promise(() => undefined));
     join({ memberAssignment: { t: [1] } });
     await expect(fa.drain(['t'], 1_000)).resolves.toBe(true);
+  });
+
+  it('on a rebalance, commits what it holds once acknowledged, and only then lets kafkajs rejoin', async () => {
+    const { consumer, calls, join } = stubConsumer();
+    const running = deferred();
+    const queued = deferred();
+    const abandonQueued = jest.fn();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 5_000, logger: logger(), abandonQueued });
+    await fa.accept(payload(0, [0, 1]).p, () => running.promise);
+    await fa.accept(payload(1, [0]).p, () => queued.promise);
+    const rebalancing = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+    const seen = fa.accept(
+      payload(2, [0], false, async () => {
+        throw rebalancing;
+      }).p,
+      () => Promise.resolve(),
+    );
+    let rejoined = false;
+    void seen.catch(() => (rejoined = true));
+    running.resolve();
+    await flush();
+    expect(rejoined).toBe(false); // partition 1 still in flight
+    expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '2' }]]);
+    queued.resolve();
+    await expect(seen).rejects.toBe(rebalancing);
+    expect(calls.commits).toEqual([
+      [{ topic: 't', partition: 0, offset: '2' }],
+      [{ topic: 't', partition: 1, offset: '1' }],
+    ]);
+    expect(abandonQueued).not.toHaveBeenCalled();
+    // Until the rejoin, nothing new is taken (kafkajs re-reads from the commit afterwards).
+    const late = jest.fn(() => Promise.resolve());
+    await fa.accept(payload(0, [2]).p, late);
+    expect(late).not.toHaveBeenCalled();
+    join({ memberAssignment: { t: [0, 1] } });
+    await fa.accept(payload(1, [1]).p, late);
+    expect(late).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejoins after revokeTimeoutMs even if the work has not finished, dropping what is still queued', async () => {
+    const { consumer, calls } = stubConsumer();
+    const queued = deferred();
+    const abandonQueued = jest.fn(() => queued.reject(new AbandonedError('dropped')));
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 20, logger: logger(), abandonQueued });
+    await fa.accept(payload(0, [0]).p, () => queued.promise);
+    const rebalancing = Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+    await expect(
+      fa.accept(payload(1, [0], false, () => Promise.reject(rebalancing)).p, async () => undefined),
+    ).rejects.toBe(rebalancing);
+    expect(abandonQueued).toHaveBeenCalledTimes(1);
+    expect(calls.commits).toEqual([]);
+    expect(calls.seeks).toEqual([]); // dropped work is re-read by the next owner, not sought back to
+  });
+
+  it('passes other heartbeat errors on to kafkajs without revoking', async () => {
+    const { consumer } = stubConsumer();
+    const abandonQueued = jest.fn();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 20, logger: logger(), abandonQueued });
+    const down = Object.assign(new Error('connection closed'), { type: 'NETWORK' });
+    await expect(fa.accept(payload(0, [0], false, () => Promise.reject(down)).p, async () => undefined)).rejects.toBe(
+      down,
+    );
+    expect(abandonQueued).not.toHaveBeenCalled();
+  });
+
+  it('close() (the consumer is being replaced) drops the queue and commits nothing more', async () => {
+    const { consumer, calls } = stubConsumer();
+    const work = deferred();
+    const abandonQueued = jest.fn();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger(), abandonQueued });
+    await fa.accept(payload(0, [0]).p, () => work.promise);
+    fa.close();
+    expect(abandonQueued).toHaveBeenCalledTimes(1);
+    work.resolve();
+    await flush();
+    expect(calls.commits).toEqual([]);
+    const late = jest.fn(() => Promise.resolve());
+    await fa.accept(payload(0, [1]).p, late);
+    expect(late).not.toHaveBeenCalled();
+  });
+
+  it('with one promise per record, commits record by record, past the last offset of the batch at the end', async () => {
+    const { consumer, calls } = stubConsumer();
+    const trimQueued = jest.fn();
+    const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger(), trimQueued });
+    const replies = [deferred(), deferred(), deferred()];
+    await fa.accept(payload(0, [5, 6, 7]).p, () => replies.map((r) => r.promise));
+    replies[1].resolve();
+    await flush();
+    expect(calls.commits).toEqual([]);
+    replies[0].resolve();
+    await flush();
+    expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '7' }]]);
+    const draining = fa.drain(['t'], 5_000);
+    expect(trimQueued).toHaveBeenCalledTimes(1);
+    replies[2].resolve();
+    await expect(draining).resolves.toBe(true);
+    expect(calls.commits[1]).toEqual([{ topic: 't', partition: 0, offset: '8' }]);
+    expect(fa.inFlightRecords).toBe(0);
   });
 });

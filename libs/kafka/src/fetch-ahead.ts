@@ -1,13 +1,24 @@
 import type { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { isRebalancing } from './kafka-errors';
 import { OffsetTracker } from './offset-tracker';
 
 export interface FetchAheadOptions {
   /** Records handed over and not yet acknowledged above which the consumer pauses (resumes at half). */
   maxInFlight: number;
+  /** A rebalance: how long this member waits for its work in flight to be committed before it rejoins. */
+  revokeTimeoutMs: number;
   logger: Logger;
   /** Called on pause and resume, for metrics. */
   onPaused?: (paused: boolean) => void;
+  /**
+   * Drops the queued records that can be dropped without a duplicate: those after every record of
+   * their partition that has started (their work rejects with AbandonedError). Called when the
+   * partitions are about to be given up (rebalance, SIGTERM), before waiting for the rest.
+   */
+  trimQueued?: () => void;
+  /** Drops every queued record: when that wait timed out, and when this consumer is replaced. */
+  abandonQueued?: () => void;
 }
 
 /**
@@ -18,12 +29,21 @@ export interface FetchAheadOptions {
  * and model run. Here eachBatch only hands the records over and returns: the next fetch overlaps
  * the work, and the OffsetTracker commits each offset once its outputs are acknowledged.
  * Use with `autoCommit: false, eachBatchAutoResolve: false`.
+ *
+ * Commit on revoke: kafkajs 2 rebalances eagerly (every member gives up every partition and
+ * rejoins). Each eachBatch heartbeats first; when that says the group is rebalancing, this member
+ * stops taking records, drops what it can drop without a duplicate, waits (at most
+ * revokeTimeoutMs) for the rest to be acknowledged and committed, and only then lets kafkajs
+ * rejoin, so the partitions' next owners start after the work already done
+ * (docs/ARCHITECTURE.md, "Rebalances").
  */
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
   private inFlight = 0;
   private pausedTopics?: string[];
   private resumeTimer?: NodeJS.Timeout;
+  private revoking?: Promise<void>;
+  private stopped = false;
 
   constructor(
     private readonly consumer: Consumer,
@@ -34,6 +54,7 @@ export class FetchAhead {
       (error) => options.logger.warn(`offset commit failed, will retry: ${(error as Error).message}`),
     );
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.revoking = undefined;
       const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
         partitions.map((partition) => ({ topic, partition })),
       );
@@ -42,18 +63,24 @@ export class FetchAhead {
   }
 
   /** Records handed over whose outputs are not acknowledged yet. */
-  get pending(): number {
+  get inFlightRecords(): number {
     return this.inFlight;
   }
 
   /**
-   * The eachBatch handler: passes the batch's new records to `handle`, whose promise resolves once
-   * every output derived from them is acknowledged, and returns without waiting for it.
+   * The eachBatch handler: passes the batch's new records to `handle`, and returns without waiting.
+   * `handle` answers one promise per record (or one for all), resolved once every output derived
+   * from it is acknowledged. Per record, a partition's commit moves record by record, so a drain
+   * can stop at any record rather than at the start of a fetched chunk.
    */
   async accept(
-    { batch, resolveOffset, isStale }: EachBatchPayload,
-    handle: (messages: KafkaMessage[]) => Promise<void>,
+    payload: EachBatchPayload,
+    handle: (messages: KafkaMessage[]) => Promise<void>[] | Promise<void>,
   ): Promise<void> {
+    const { batch, resolveOffset, isStale } = payload;
+    // Giving the partitions up: nothing new is taken; kafkajs re-reads from the commit after the rejoin.
+    if (this.revoking || this.stopped) return;
+    await this.heartbeatOrRevoke(payload);
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
     if (isStale() || batch.messages.length === 0) return;
@@ -61,35 +88,96 @@ export class FetchAhead {
     const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
     if (fresh.length > 0) {
       this.inFlight += fresh.length;
-      const done = Promise.resolve()
-        .then(() => handle(fresh))
-        .finally(() => (this.inFlight -= fresh.length));
-      this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, (firstOffset, error) => {
+      const onFailed = (firstOffset: string, error: unknown) => {
         // Retried from its first record: duplicates of what followed are possible, losses are not.
         this.options.logger.error(
           `${topic}[${partition}]: processing failed, re-reading from ${firstOffset}: ${(error as Error).message}`,
         );
         this.consumer.seek({ topic, partition, offset: firstOffset });
-      });
+      };
+      let outcome: Promise<void>[] | Promise<void>;
+      try {
+        outcome = handle(fresh);
+      } catch (error) {
+        outcome = Promise.reject(error);
+      }
+      if (Array.isArray(outcome)) {
+        const last = fresh.length - 1;
+        fresh.forEach((m, i) => {
+          const done = outcome[i].finally(() => (this.inFlight -= 1));
+          this.tracker.track(topic, partition, m.offset, i === last ? batch.lastOffset() : m.offset, done, onFailed);
+        });
+      } else {
+        const done = outcome.finally(() => (this.inFlight -= fresh.length));
+        this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, onFailed);
+      }
       this.applyBackpressure(topic);
     }
     // Moves the fetch position past this batch; the tracker makes it durable once it is done.
     resolveOffset(batch.lastOffset());
   }
 
+  private async heartbeatOrRevoke({ heartbeat }: EachBatchPayload): Promise<void> {
+    try {
+      await heartbeat();
+    } catch (error) {
+      if (isRebalancing(error)) await this.revoke();
+      // kafkajs rejoins (rebalance) or handles the error as it would have on its own heartbeat.
+      throw error;
+    }
+  }
+
+  /** Gives every partition up cleanly: commit what finishes in time, drop the rest. */
+  revoke(): Promise<void> {
+    this.revoking ??= (async () => {
+      const started = Date.now();
+      const complete = await this.settle(this.options.revokeTimeoutMs);
+      this.tracker.clear();
+      this.options.logger.log(
+        `rebalance: in-flight work ${complete ? 'committed' : 'not all committed'} in ${Date.now() - started} ms; rejoining`,
+      );
+    })();
+    return this.revoking;
+  }
+
   /**
-   * SIGTERM: stop fetching and wait until what was handed over is acknowledged and committed.
-   * Returns false if that took longer than `timeoutMs` (the rest will be re-read, not lost).
+   * SIGTERM: stop fetching and wait until what is kept is acknowledged and committed. Returns false
+   * if that took longer than `timeoutMs` (the rest will be re-read, not lost).
    */
   async drain(topics: string[], timeoutMs: number): Promise<boolean> {
+    this.stopped = true;
     clearInterval(this.resumeTimer);
     this.consumer.pause(topics.map((topic) => ({ topic })));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
-    const drained = await Promise.race([this.tracker.drained().then(() => true), timedOut]);
-    clearTimeout(timer);
+    const drained = await this.settle(timeoutMs);
     this.tracker.stop();
     return drained;
+  }
+
+  /**
+   * This consumer is being replaced (it crashed): what it holds will be read again by the next one,
+   * so what has not started is dropped and its commits stop.
+   */
+  close(): void {
+    this.stopped = true;
+    clearInterval(this.resumeTimer);
+    this.options.abandonQueued?.();
+    this.tracker.stop();
+  }
+
+  /**
+   * Drops the queued records that nothing after them has overtaken (free: their next owner reads
+   * them from the commit), waits for the rest, which fill the holes below records already done, to
+   * be acknowledged and committed, and drops whatever is still queued when the time is up.
+   * (Dropping every queued record at once would leave records that already ran beyond the commit.)
+   */
+  private async settle(timeoutMs: number): Promise<boolean> {
+    this.options.trimQueued?.();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
+    const settled = await Promise.race([this.tracker.drained().then(() => true as const), timedOut]);
+    clearTimeout(timer);
+    if (!settled) this.options.abandonQueued?.();
+    return settled;
   }
 
   /** Bounded memory whatever the input rate: pause above the high-water mark, resume below half. */

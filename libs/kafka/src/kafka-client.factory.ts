@@ -17,7 +17,8 @@ export function createKafka(brokers: string[], clientId: string, level = logLeve
     clientId,
     brokers,
     logLevel: level,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    // Short waits between attempts, so that a broker that is back is found again within ~2 s.
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 2_000 },
     logCreator: () => (entry) => nestLog(logger, entry),
   });
 }

@@ -106,4 +106,29 @@ describe('KafkaProducerAdapter', () => {
     producers[0].calls[2].release();
     await expect(Promise.all(rest)).resolves.toBeDefined();
   });
+
+  it("when a coalesced request is refused for one send's records, sends each alone so only that caller fails", async () => {
+    const { kafka, producers } = fakeKafka();
+    const adapter = new KafkaProducerAdapter(kafka);
+    await adapter.connect();
+    const blocker = adapter.send('t', [msg('a')]);
+    await flush();
+    const small = adapter.send('t', [msg('b')]);
+    const large = adapter.send('t', [msg('c')]);
+    producers[0].calls[0].release();
+    await blocker;
+    await flush();
+    const tooLarge = Object.assign(new Error('The request included a message larger than the max message size'), {
+      type: 'MESSAGE_TOO_LARGE',
+      retriable: false,
+    });
+    producers[0].calls[1].release(tooLarge);
+    await flush();
+    expect(producers[0].calls).toHaveLength(3);
+    producers[0].calls[2].release();
+    await flush();
+    producers[0].calls[3].release(tooLarge);
+    await expect(small).resolves.toBeUndefined();
+    await expect(large).rejects.toBe(tooLarge);
+  });
 });

@@ -1,8 +1,11 @@
 import { Logger } from '@nestjs/common';
 import { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import { isRecordRejected } from './kafka-errors';
 
 interface PendingSend {
   batches: TopicMessages[];
+  /** Sent in a request of its own (after a coalesced request was refused for one send's records). */
+  alone?: boolean;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -81,6 +84,11 @@ export class KafkaProducerAdapter {
         } catch (error) {
           if (FENCED.test(`${(error as { type?: string }).type ?? ''} ${(error as Error).message}`))
             await this.replace(error);
+          if (sends.length > 1 && isRecordRejected(error)) {
+            // One send's records were refused (too large…): send each alone, so only its own caller hears of it.
+            this.queue.unshift(...sends.map((s) => ({ ...s, alone: true })));
+            continue;
+          }
           sends.forEach((s) => s.reject(error));
         }
       }
@@ -95,7 +103,7 @@ export class KafkaProducerAdapter {
     let n = 0;
     while (n < this.queue.length) {
       const size = sizeOf(this.queue[n]);
-      if (n > 0 && bytes + size > MAX_REQUEST_BYTES) break;
+      if (n > 0 && (bytes + size > MAX_REQUEST_BYTES || this.queue[n].alone || this.queue[0].alone)) break;
       bytes += size;
       n++;
     }

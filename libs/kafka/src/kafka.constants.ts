@@ -1,4 +1,4 @@
-/** Headers every DLQ record carries (DESIGN.md: stage, error class and message, source topic/partition/offset). */
+/** Headers every DLQ record carries: stage, error class and message, source topic/partition/offset (README.md, "Streams"). */
 export const DLQ_HEADERS = {
   stage: 'dlq.stage',
   errorClass: 'dlq.error.class',
@@ -7,6 +7,8 @@ export const DLQ_HEADERS = {
   partition: 'dlq.source.partition',
   offset: 'dlq.source.offset',
   failedAt: 'dlq.failed.at',
+  /** Only on a copy cut short because the broker refused the whole one: the original value's size in bytes. */
+  truncated: 'dlq.truncated',
 } as const;
 
 export const dlqTopicFor = (topic: string): string => `${topic}.dlq`;

@@ -1,10 +1,10 @@
 import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '@app/config';
+import { errorMessage, retry } from '@app/common';
+import { APP_CONFIG, CommonConfig } from '@app/config';
 import { Kafka } from 'kafkajs';
 import { createKafka } from './kafka-client.factory';
 import { KafkaProducerAdapter } from './kafka-producer.adapter';
 import { KAFKA_CLIENT } from './kafka.constants';
-import { retryForever } from './retry';
 import { ensureTopics } from './topic-admin';
 
 /**
@@ -19,21 +19,27 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: CommonConfig,
     private readonly producer: KafkaProducerAdapter,
   ) {}
 
   onModuleInit(): void {
     const { raw, tokenized, predictions, partitions } = this.config.topics;
-    this.ready = retryForever(
+    const brokers = this.config.kafka.brokers.join(',');
+    this.ready = retry(
       async () => {
         await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
         await this.producer.connect();
       },
       {
-        what: `connect to Kafka at ${this.config.kafka.brokers.join(',')}`,
-        logger: this.logger,
+        retries: Infinity,
+        initialBackoffMs: 250,
+        maxBackoffMs: 5_000,
         isStopping: () => this.stopping,
+        onRetry: (error, attempt, waitMs) =>
+          this.logger.warn(
+            `connect to Kafka at ${brokers} failed (${errorMessage(error)}); attempt ${attempt} in ${waitMs} ms`,
+          ),
       },
     );
     this.ready.catch(() => undefined);
@@ -61,7 +67,7 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
     {
       provide: KAFKA_CLIENT,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => createKafka(config.kafka.brokers, config.kafka.clientId),
+      useFactory: (config: CommonConfig) => createKafka(config.kafka.brokers, config.kafka.clientId),
     },
     {
       provide: KafkaProducerAdapter,

@@ -5,7 +5,16 @@ export type CommitOffsets = (offsets: TopicPartitionOffsetAndMetadata[]) => Prom
 
 interface Chunk {
   last: bigint;
-  done: boolean;
+  /** running: handed over; done: its outputs are acknowledged; abandoned: dropped unprocessed (re-read later). */
+  state: 'running' | 'done' | 'abandoned';
+}
+
+/**
+ * Rejects the work of records that were handed over but dropped before they started (a rebalance or
+ * SIGTERM): they were never produced, so not committing them costs nothing and duplicates nothing.
+ */
+export class AbandonedError extends Error {
+  override readonly name = 'AbandonedError';
 }
 
 interface PartitionState {
@@ -31,6 +40,7 @@ export class OffsetTracker {
   private dirty = false;
   private retryTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
+  private stopped = false;
 
   constructor(
     private readonly commit: CommitOffsets,
@@ -70,16 +80,22 @@ export class OffsetTracker {
       state = { topic, partition, chunks: [], highest: -1n };
       this.partitions.set(k, state);
     }
-    const chunk: Chunk = { last: BigInt(lastOffset), done: false };
+    const chunk: Chunk = { last: BigInt(lastOffset), state: 'running' };
     state.chunks.push(chunk);
     if (chunk.last > state.highest) state.highest = chunk.last;
     const owner = state;
     done.then(
       () => {
-        chunk.done = true;
+        chunk.state = 'done';
         this.advance(owner);
       },
       (error: unknown) => {
+        if (error instanceof AbandonedError) {
+          // Commits stop before it; whoever owns the partition next re-reads it from there.
+          chunk.state = 'abandoned';
+          this.notifyIdle();
+          return;
+        }
         // Forget this chunk and everything fetched after it: they will be fetched again.
         const index = owner.chunks.indexOf(chunk);
         if (index < 0) return;
@@ -98,19 +114,27 @@ export class OffsetTracker {
     this.notifyIdle();
   }
 
-  /** Resolves once everything tracked so far is finished and committed (SIGTERM drain). */
+  /** Forgets every partition (after a revoke: the next owner, maybe this one, re-reads from the commit). */
+  clear(): void {
+    this.partitions.clear();
+    this.notifyIdle();
+  }
+
+  /** Resolves once nothing tracked is still running and every finished prefix is committed (drain, revoke). */
   async drained(): Promise<void> {
     if (this.isIdle()) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** No more commits (the consumer is gone or leaving); what is not committed will be read again. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.retryTimer);
   }
 
   private advance(state: PartitionState): void {
     let moved = false;
-    while (state.chunks.length > 0 && state.chunks[0].done) {
+    while (state.chunks.length > 0 && state.chunks[0].state === 'done') {
       state.pending = state.chunks.shift()!.last + 1n;
       moved = true;
     }
@@ -119,6 +143,7 @@ export class OffsetTracker {
   }
 
   private flush(): void {
+    if (this.stopped) return;
     if (this.committing) {
       this.dirty = true;
       return;
@@ -161,7 +186,9 @@ export class OffsetTracker {
 
   private isIdle(): boolean {
     if (this.committing) return false;
-    for (const p of this.partitions.values()) if (p.chunks.length > 0 || p.pending !== undefined) return false;
+    for (const p of this.partitions.values()) {
+      if (p.pending !== undefined || p.chunks.some((c) => c.state === 'running')) return false;
+    }
     return true;
   }
 

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { isObject } from '@app/common';
 import { ModelDirError } from './model-dir.errors';
 
-/** What the services need to know about a MODEL_DIR (DESIGN.md, "Model directory"). */
+/** What the services need to know about a MODEL_DIR (README.md, "Bring your own model"). */
 export interface ModelInfo {
   dir: string;
   name: string;
@@ -152,8 +153,4 @@ function nonEmptyString(value: unknown): string | undefined {
 
 function isPositiveInt(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0;
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -38,16 +38,6 @@ export interface ClassifierOutput {
   padLength: number;
 }
 
-/** What services depend on, so tests can hand them a stub instead of a real model. */
-export interface SequenceClassifier {
-  readonly provider: ExecutionProvider;
-  readonly inputNames: string[];
-  /** How many runs may be in flight at once (one per session). */
-  readonly concurrency: number;
-  run(batch: number[][]): Promise<ClassifierOutput>;
-  release(): Promise<void>;
-}
-
 /** The part of an onnxruntime InferenceSession used here. */
 export interface OrtSession {
   readonly inputNames: readonly string[];
@@ -61,7 +51,7 @@ export type OrtSessionFactory = (modelPath: string, options: InferenceSession.Se
 // A worker thread, because a run on the main thread would block the service's Kafka I/O (see OrtWorkerSession).
 const createOrtSession: OrtSessionFactory = (modelPath, options) => OrtWorkerSession.create(modelPath, options);
 
-/** The inputs DESIGN.md allows a model to declare, and how each is filled. */
+/** The inputs a model may declare (README.md, "Bring your own model"), and how each is filled. */
 const FEEDS: Record<string, (t: BatchTensors) => BigInt64Array> = {
   input_ids: (t) => t.inputIds,
   attention_mask: (t) => t.attentionMask,
@@ -69,7 +59,7 @@ const FEEDS: Record<string, (t: BatchTensors) => BigInt64Array> = {
 };
 
 /** A BERT-family sequence classifier (model.onnx of a MODEL_DIR) run by onnxruntime-node. */
-export class OnnxClassifier implements SequenceClassifier {
+export class OnnxClassifier {
   readonly inputNames: string[];
   private readonly idle: OrtSession[];
   private waiting: ((session: OrtSession) => void)[] = [];

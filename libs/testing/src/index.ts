@@ -5,3 +5,4 @@ export * from './service-process';
 export * from './topic-reader';
 export * from './local-infra';
 export * from './fault-stream';
+export * from './fixtures';

@@ -1,12 +1,10 @@
-import { textProblem } from '@app/avro';
+import { isObject, textProblem } from '@app/common';
 import { invalidInput } from '../http/api-error';
 
 export interface TextInput {
   text: string;
   metadata: Record<string, string>;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function parseMetadata(value: unknown, where: string): Record<string, string> {
   if (value === undefined) return {};

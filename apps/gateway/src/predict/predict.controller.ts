@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, HttpStatus, Inject, Post } from '@nestjs/common';
 import type { Prediction } from '@app/avro';
-import { APP_CONFIG, AppConfig } from '@app/config';
+import { APP_CONFIG, GatewayConfig } from '@app/config';
 import { parseMany, parseSingle } from './predict-request';
 import { PredictService } from './predict.service';
 
@@ -21,7 +21,7 @@ const view = (p: Prediction) => ({
 export class PredictController {
   constructor(
     private readonly predictions: PredictService,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: GatewayConfig,
   ) {}
 
   /** The original design's call: one text, answered with its category. */

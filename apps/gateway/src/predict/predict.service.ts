@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AvroSerializer, Prediction, RawText, SchemaRegistration } from '@app/avro';
-import { APP_CONFIG, AppConfig, CLOCK, Clock } from '@app/config';
+import { APP_CONFIG, CLOCK, Clock, GatewayConfig } from '@app/config';
 import { KafkaConnection, KafkaProducerAdapter } from '@app/kafka';
 import { randomUUID } from 'node:crypto';
 import { RAW_SERIALIZER } from '../gateway.constants';
@@ -9,15 +9,12 @@ import { PendingReplies, ReplyTimeoutError } from '../replies/pending-replies';
 import { PredictionListener } from '../replies/prediction.listener';
 import { TextInput } from './predict-request';
 
-// A produce that Kafka does not acknowledge within this bound is answered 503, not left hanging.
-const PRODUCE_TIMEOUT_MS = 5_000;
-
 @Injectable()
 export class PredictService {
   private readonly logger = new Logger(PredictService.name);
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: GatewayConfig,
     @Inject(RAW_SERIALIZER) private readonly serializer: AvroSerializer<'raw'>,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly producer: KafkaProducerAdapter,
@@ -75,7 +72,11 @@ export class PredictService {
       await Promise.race([
         this.producer.send(this.config.topics.raw, messages),
         new Promise(
-          (_, reject) => (timer = setTimeout(() => reject(new Error('produce timed out')), PRODUCE_TIMEOUT_MS)),
+          (_, reject) =>
+            (timer = setTimeout(
+              () => reject(new Error(`no ack within PRODUCE_TIMEOUT_MS=${this.config.gateway.produceTimeoutMs} ms`)),
+              this.config.gateway.produceTimeoutMs,
+            )),
         ),
       ]);
     } catch (error) {

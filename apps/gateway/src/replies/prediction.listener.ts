@@ -1,60 +1,75 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { AvroDeserializer } from '@app/avro';
-import { APP_CONFIG, AppConfig } from '@app/config';
-import { KAFKA_CLIENT, KafkaConnection, retryForever } from '@app/kafka';
+import { APP_CONFIG, GatewayConfig } from '@app/config';
+import { ConsumerHealth, KAFKA_CLIENT, KafkaConnection, ManagedConsumer } from '@app/kafka';
 import { randomUUID } from 'node:crypto';
-import { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { PREDICTION_DESERIALIZER } from '../gateway.constants';
 import { PendingReplies } from './pending-replies';
+
+// An idle listener still fetches this often, which is what tells readiness that a broker answers.
+const IDLE_FETCH_WAIT_MS = 500;
 
 /**
  * Reads the predictions topic for this instance's waiting requests. Each gateway instance has its
  * own consumer group, so every instance sees every prediction and keeps the ones it waits for:
- * any number of gateways can run side by side.
+ * any number of gateways can run side by side. Built on the same ManagedConsumer as the stages.
  */
 @Injectable()
 export class PredictionListener implements BeforeApplicationShutdown {
   private readonly logger = new Logger(PredictionListener.name);
-  private readonly consumer: Consumer;
+  private readonly consumer: ManagedConsumer;
   readonly instanceId = randomUUID();
-  private fetching = false;
-  private stopping = false;
+  private fetchedSinceJoin = false;
 
   constructor(
     @Inject(KAFKA_CLIENT) kafka: Kafka,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) config: GatewayConfig,
     @Inject(PREDICTION_DESERIALIZER) private readonly deserializer: AvroDeserializer<'prediction'>,
     private readonly pending: PendingReplies,
     private readonly connection: KafkaConnection,
   ) {
-    this.consumer = kafka.consumer({
-      groupId: `${config.kafka.groupIdPrefix}gateway-${this.instanceId}`,
-      allowAutoTopicCreation: false,
-    });
-    // Ready only once a fetch has run after joining: from then on, no new prediction is missed.
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => (this.fetching = false));
-    this.consumer.on(this.consumer.events.FETCH, () => (this.fetching = true));
-    this.consumer.on(this.consumer.events.CRASH, () => (this.fetching = false));
-    this.consumer.on(this.consumer.events.DISCONNECT, () => (this.fetching = false));
-  }
-
-  get isListening(): boolean {
-    return this.fetching;
-  }
-
-  /** Starts in the background, retrying while Kafka is down. */
-  start(): void {
-    retryForever(
-      async () => {
-        // The topics exist once the connection is ready; subscribing earlier races their creation.
-        await this.connection.whenReady();
-        await this.consumer.connect();
-        // Only predictions produced from now on matter to this new group.
-        await this.consumer.subscribe({ topic: this.config.topics.predictions, fromBeginning: false });
-        await this.consumer.run({ autoCommit: false, eachBatch: (payload) => this.onBatch(payload) });
+    const k = config.kafka;
+    this.consumer = new ManagedConsumer(kafka, {
+      groupId: `${k.groupIdPrefix}gateway-${this.instanceId}`,
+      topics: [config.topics.predictions],
+      // Only predictions produced from now on matter to this new group.
+      fromBeginning: false,
+      consumer: {
+        allowAutoTopicCreation: false,
+        sessionTimeout: k.sessionTimeoutMs,
+        heartbeatInterval: k.heartbeatIntervalMs,
+        maxWaitTimeInMs: IDLE_FETCH_WAIT_MS,
       },
-      { what: 'start the predictions listener', logger: this.logger, isStopping: () => this.stopping },
-    ).catch(() => undefined);
+      session: (consumer) => this.session(consumer),
+      healthWindowMs: k.healthWindowMs,
+      restartMaxBackoffMs: k.restartMaxBackoffMs,
+      logger: this.logger,
+    });
+  }
+
+  /** Listening once a fetch has run after joining: from then on, no new prediction is missed. */
+  get isListening(): boolean {
+    const { member, brokerReachable } = this.consumer.health;
+    return member && brokerReachable && this.fetchedSinceJoin;
+  }
+
+  get health(): ConsumerHealth {
+    return this.consumer.health;
+  }
+
+  /** Starts in the background once the topics exist (subscribing earlier races their creation). */
+  start(): void {
+    void this.connection
+      .whenReady()
+      .then(() => this.consumer.start())
+      .catch(() => undefined);
+  }
+
+  private session(consumer: Consumer) {
+    consumer.on(consumer.events.GROUP_JOIN, () => (this.fetchedSinceJoin = false));
+    consumer.on(consumer.events.FETCH, () => (this.fetchedSinceJoin = true));
+    return { eachBatch: (payload: EachBatchPayload) => this.onBatch(payload) };
   }
 
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
@@ -69,7 +84,6 @@ export class PredictionListener implements BeforeApplicationShutdown {
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopping = true;
-    await this.consumer.disconnect();
+    await this.consumer.stop();
   }
 }

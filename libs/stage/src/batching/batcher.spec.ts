@@ -5,25 +5,20 @@ interface Item {
   length: number;
 }
 
-/** A controllable model: each run resolves when the test says so. */
+/** Model sessions that take batches from the batcher; each run lasts until the test says so. */
 function harness(limits: BatchLimits, concurrency = 1) {
   let now = 0;
   const clock = { now: () => now };
-  const runs: { items: Item[]; finish: () => void; ack: () => void }[] = [];
-  const batcher = new Batcher<Item>(
-    limits,
-    (item) => item.length,
-    (items) => {
-      let finish!: () => void;
-      let ack!: () => void;
-      const ran = new Promise<void>((r) => (finish = r));
-      const acked = new Promise<void>((r) => (ack = r));
-      runs.push({ items, finish, ack });
-      return { ran, acked };
-    },
-    clock,
-    concurrency,
-  );
+  const runs: { items: Item[]; finish: () => void }[] = [];
+  const batcher = new Batcher<Item>(limits, (item) => item.length, clock);
+  for (let i = 0; i < concurrency; i++) {
+    void (async () => {
+      for (;;) {
+        const batch = await batcher.next();
+        await new Promise<void>((finish) => runs.push({ items: batch, finish }));
+      }
+    })();
+  }
   return { batcher, runs, advance: (ms: number) => (now += ms) };
 }
 
@@ -33,9 +28,9 @@ const flush = () => new Promise((r) => setImmediate(r));
 describe('Batcher', () => {
   afterEach(() => jest.useRealTimers());
 
-  it('runs a lone record at once when the session is idle', async () => {
+  it('hands a lone record out at once when a session is waiting', async () => {
     const { batcher, runs } = harness({ maxSize: 32, maxWaitMs: 1000, maxTokens: 10_000 });
-    void batcher.submit(items([10]));
+    batcher.push(items([10]));
     await flush();
     expect(runs).toHaveLength(1);
     expect(runs[0].items.map((i) => i.id)).toEqual([0]);
@@ -43,9 +38,9 @@ describe('Batcher', () => {
 
   it('forms the next batch from what arrived while the session was busy', async () => {
     const { batcher, runs } = harness({ maxSize: 8, maxWaitMs: 0, maxTokens: 10_000 });
-    void batcher.submit(items([5]));
+    batcher.push(items([5]));
     await flush();
-    void batcher.submit(items([5, 5, 5, 5, 5, 5, 5, 5, 5, 5], 1));
+    batcher.push(items([5, 5, 5, 5, 5, 5, 5, 5, 5, 5], 1));
     await flush();
     expect(runs).toHaveLength(1); // still busy
     runs[0].finish();
@@ -59,7 +54,7 @@ describe('Batcher', () => {
 
   it('respects the token budget: size × padded length ≤ maxTokens', async () => {
     const { batcher, runs } = harness({ maxSize: 100, maxWaitMs: 0, maxTokens: 100 });
-    void batcher.submit(items([50, 50, 50, 10, 10, 10, 10]));
+    batcher.push(items([50, 50, 50, 10, 10, 10, 10]));
     await flush();
     // Let every batch finish in turn until the queue is drained.
     for (let i = 0; i < 10 && batcher.queued > 0; i++) {
@@ -76,12 +71,12 @@ describe('Batcher', () => {
   it('stops growing a batch below the token-efficiency floor, unless it is small anyway', async () => {
     const limits = { maxSize: 32, maxWaitMs: 0, maxTokens: 10_000, minTokenEfficiency: 0.8 };
     const { batcher, runs, advance } = harness(limits);
-    void batcher.submit(items([1])); // occupies the session while the rest queues
+    batcher.push(items([1])); // occupies the session while the rest queues
     await flush();
     advance(1);
-    void batcher.submit(items([100], 1)); // the oldest waiting record
+    batcher.push(items([100], 1)); // the oldest waiting record
     advance(1);
-    void batcher.submit(items([20, 100, 90, 8, 6], 2));
+    batcher.push(items([20, 100, 90, 8, 6], 2));
     await flush();
     runs[0].finish();
     await flush();
@@ -93,9 +88,9 @@ describe('Batcher', () => {
     expect(runs[2].items.map((i) => i.length).sort((a, b) => a - b)).toEqual([6, 8, 20]);
   });
 
-  it('runs up to `concurrency` batches side by side, one per session', async () => {
+  it('hands one batch to each waiting session, so batches run side by side', async () => {
     const { batcher, runs } = harness({ maxSize: 2, maxWaitMs: 0, maxTokens: 10_000 }, 2);
-    void batcher.submit(items([5, 5, 5, 5, 5]));
+    batcher.push(items([5, 5, 5, 5, 5]));
     await flush();
     expect(runs.map((r) => r.items.length)).toEqual([2, 2]); // the fifth waits for a free session
     runs[1].finish();
@@ -105,9 +100,9 @@ describe('Batcher', () => {
 
   it('groups records of similar length to cut padding, and always includes the oldest', async () => {
     const { batcher, runs } = harness({ maxSize: 3, maxWaitMs: 0, maxTokens: 10_000 });
-    void batcher.submit(items([100]));
+    batcher.push(items([100]));
     await flush(); // busy with id 0
-    void batcher.submit(items([8, 120, 9, 118, 10, 119], 1));
+    batcher.push(items([8, 120, 9, 118, 10, 119], 1));
     await flush();
     runs[0].finish();
     await flush();
@@ -121,52 +116,23 @@ describe('Batcher', () => {
     expect(batcher.stats.realTokens).toBe(100 + 8 + 9 + 10 + 118 + 119 + 120);
   });
 
-  it('resolves a submission only when every one of its records is acknowledged', async () => {
+  it('gives up its queue on drain(): nothing drained is batched afterwards', async () => {
     const { batcher, runs } = harness({ maxSize: 2, maxWaitMs: 0, maxTokens: 10_000 });
-    let settled = false;
-    const done = batcher.submit(items([4, 4, 4])).then(() => (settled = true));
+    batcher.push(items([4, 4, 4, 4]));
     await flush();
+    expect(runs).toHaveLength(1);
+    expect(batcher.drain().map((i) => i.id)).toEqual([2, 3]);
     runs[0].finish();
-    runs[0].ack();
     await flush();
-    expect(settled).toBe(false); // third record not yet run
-    runs[1].finish();
-    await flush();
-    expect(settled).toBe(false); // run, but not acked
-    runs[1].ack();
-    await done;
-    expect(settled).toBe(true);
-  });
-
-  it('lets the session start the next batch before the previous batch is acknowledged', async () => {
-    const { batcher, runs } = harness({ maxSize: 1, maxWaitMs: 0, maxTokens: 10_000 });
-    void batcher.submit(items([4, 4]));
-    await flush();
-    runs[0].finish(); // ran, produce still in flight
-    await flush();
-    expect(runs).toHaveLength(2);
-  });
-
-  it('rejects the records of a failed batch, and keeps serving the others', async () => {
-    const failing = new Batcher<Item>(
-      { maxSize: 1, maxWaitMs: 0, maxTokens: 10_000 },
-      (i) => i.length,
-      (batch) =>
-        batch[0].id === 0
-          ? { ran: Promise.reject(new Error('boom')), acked: Promise.reject(new Error('boom')) }
-          : { ran: Promise.resolve(), acked: Promise.resolve() },
-      { now: () => 0 },
-    );
-    await expect(failing.submit(items([3]))).rejects.toThrow('boom');
-    await expect(failing.submit(items([3], 1))).resolves.toBeUndefined();
-    expect(failing.queued).toBe(0);
+    expect(runs).toHaveLength(1);
+    expect(batcher.queued).toBe(0);
   });
 
   it('holds records for companions while they keep arriving, up to maxWaitMs', async () => {
     jest.useFakeTimers();
     const { batcher, runs, advance } = harness({ maxSize: 4, maxWaitMs: 50, maxTokens: 10_000 });
     // A steady stream, one record every 5 ms.
-    void batcher.submit(items([5]));
+    batcher.push(items([5]));
     // First record of a quiet stream runs at once.
     await Promise.resolve();
     expect(runs).toHaveLength(1);
@@ -174,13 +140,13 @@ describe('Batcher', () => {
     await jest.advanceTimersByTimeAsync(0);
     for (let i = 1; i <= 3; i++) {
       advance(5);
-      void batcher.submit(items([5], i));
+      batcher.push(items([5], i));
       await jest.advanceTimersByTimeAsync(0);
     }
     // Arrivals every 5 ms < the wait left: the batcher waits for a fuller batch...
     expect(runs).toHaveLength(1);
     advance(5);
-    void batcher.submit(items([5], 4));
+    batcher.push(items([5], 4));
     await jest.advanceTimersByTimeAsync(0);
     // ...and runs as soon as it is full.
     expect(runs).toHaveLength(2);

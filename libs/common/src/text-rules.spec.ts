@@ -1,4 +1,4 @@
-import { InvalidTextError, textProblem } from './raw-text.rules';
+import { InvalidTextError, textProblem } from './text-rules';
 
 describe('textProblem', () => {
   it('accepts a normal text', () => {

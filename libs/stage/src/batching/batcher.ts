@@ -1,7 +1,7 @@
 import type { Clock } from '@app/config';
 
 export interface BatchLimits {
-  /** At most this many records per session.run. */
+  /** At most this many records per batch. */
   maxSize: number;
   /** A record waits at most this long for companions. */
   maxWaitMs: number;
@@ -25,29 +25,24 @@ export interface BatchStats {
   paddedTokens: number;
 }
 
-interface Pending<T> {
+interface Queued<T> {
   item: T;
   length: number;
   enqueuedAt: number;
-  resolve: () => void;
-  reject: (error: unknown) => void;
 }
 
-/** Runs one batch; resolves once its outputs are acknowledged. */
-export type BatchRunner<T> = (items: T[]) => { ran: Promise<void>; acked: Promise<void> };
-
 /**
- * Turns a stream of records into full, length-homogeneous batches for one model session.
- * - At most `concurrency` runs at a time (one per model session); the next batch is formed while
- *   the current ones run, and the produce of a finished batch overlaps the next run.
+ * A queue that only forms batches (text-embeddings-inference's shape): items go in with push(),
+ * batches come out of next(), which a free model session calls. It runs nothing and answers
+ * nobody; the caller owns each item's reply.
  * - A record waits for companions only while more are expected to arrive within its wait
- *   window (measured arrival rate): under light load a lone record runs at once.
+ *   window (measured arrival rate): under light load a lone record goes out at once.
  * - Batches are cut from the length-sorted queue around the oldest record, so padding stays low
  *   and no record starves.
  */
 export class Batcher<T> {
-  private queue: Pending<T>[] = [];
-  private running = 0;
+  private queue: Queued<T>[] = [];
+  private waiters: ((batch: T[]) => void)[] = [];
   private timer?: NodeJS.Timeout;
   private lastArrival?: number;
   private interArrivalMs = Number.POSITIVE_INFINITY;
@@ -56,27 +51,46 @@ export class Batcher<T> {
   constructor(
     private readonly limits: BatchLimits,
     private readonly lengthOf: (item: T) => number,
-    private readonly run: BatchRunner<T>,
     private readonly clock: Clock,
-    private readonly concurrency = 1,
   ) {}
 
   get queued(): number {
     return this.queue.length;
   }
 
-  /** Resolves when every item's output is acknowledged; rejects if its batch failed. */
-  submit(items: T[]): Promise<void> {
+  push(items: T[]): void {
     const now = this.clock.now();
-    const done = items.map(
-      (item) =>
-        new Promise<void>((resolve, reject) => {
-          this.trackArrival(now);
-          this.queue.push({ item, length: this.lengthOf(item), enqueuedAt: now, resolve, reject });
-        }),
-    );
+    for (const item of items) {
+      this.trackArrival(now);
+      this.queue.push({ item, length: this.lengthOf(item), enqueuedAt: now });
+    }
     this.schedule();
-    return Promise.all(done).then(() => undefined);
+  }
+
+  /** The next batch, once one is due. Each free session waits on its own call. */
+  next(): Promise<T[]> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  /** Takes every queued item out (they will not be batched), e.g. when their partitions are given up. */
+  drain(): T[] {
+    return this.remove(() => true);
+  }
+
+  /** Takes the queued items that match out of the queue. */
+  remove(matches: (item: T) => boolean): T[] {
+    const removed = this.queue.filter((q) => matches(q.item));
+    if (removed.length === 0) return [];
+    const gone = new Set(removed);
+    this.queue = this.queue.filter((q) => !gone.has(q));
+    if (this.queue.length === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    return removed.map((q) => q.item);
   }
 
   private trackArrival(now: number): void {
@@ -89,33 +103,31 @@ export class Batcher<T> {
   }
 
   private schedule(): void {
-    if (this.running >= this.concurrency || this.queue.length === 0) return;
-    const now = this.clock.now();
-    let oldest = Number.POSITIVE_INFINITY;
-    for (const p of this.queue) oldest = Math.min(oldest, p.enqueuedAt);
-    const oldestAge = now - oldest;
-    const remaining = this.limits.maxWaitMs - oldestAge;
-    const full = this.queue.length >= this.limits.maxSize;
-    const expectMore = this.interArrivalMs < remaining;
-    if (full || remaining <= 0 || !expectMore) {
+    while (this.waiters.length > 0 && this.queue.length > 0) {
+      const now = this.clock.now();
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const q of this.queue) oldest = Math.min(oldest, q.enqueuedAt);
+      const remaining = this.limits.maxWaitMs - (now - oldest);
+      const full = this.queue.length >= this.limits.maxSize;
+      const expectMore = this.interArrivalMs < remaining;
+      if (!full && remaining > 0 && expectMore) {
+        this.timer ??= setTimeout(
+          () => {
+            this.timer = undefined;
+            this.schedule();
+          },
+          Math.max(1, Math.min(remaining, this.interArrivalMs)),
+        );
+        return;
+      }
       clearTimeout(this.timer);
       this.timer = undefined;
-      void this.dispatch();
-      // Another session may be free for what is left.
-      this.schedule();
-    } else if (!this.timer) {
-      this.timer = setTimeout(
-        () => {
-          this.timer = undefined;
-          this.schedule();
-        },
-        Math.max(1, Math.min(remaining, this.interArrivalMs)),
-      );
+      this.waiters.shift()!(this.takeBatch().map((q) => q.item));
     }
   }
 
   /** The batch to run now: a window of the length-sorted queue around its oldest record. */
-  takeBatch(): Pending<T>[] {
+  private takeBatch(): Queued<T>[] {
     const sorted = [...this.queue].sort((a, b) => a.length - b.length || a.enqueuedAt - b.enqueuedAt);
     let oldest = 0;
     for (let i = 1; i < sorted.length; i++) if (sorted[i].enqueuedAt < sorted[oldest].enqueuedAt) oldest = i;
@@ -144,39 +156,11 @@ export class Batcher<T> {
     }
     const batch = sorted.slice(lo, hi + 1);
     const taken = new Set(batch);
-    this.queue = this.queue.filter((p) => !taken.has(p));
-    return batch;
-  }
-
-  private async dispatch(): Promise<void> {
-    this.running++;
-    const batch = this.takeBatch();
-    const padded = batch.length * batch.reduce((max, p) => Math.max(max, p.length), 0);
+    this.queue = this.queue.filter((q) => !taken.has(q));
     this.stats.batches += 1;
     this.stats.records += batch.length;
-    this.stats.realTokens += batch.reduce((sum, p) => sum + p.length, 0);
-    this.stats.paddedTokens += padded;
-    let started: ReturnType<BatchRunner<T>>;
-    try {
-      started = this.run(batch.map((p) => p.item));
-    } catch (error) {
-      started = { ran: Promise.reject(error), acked: Promise.reject(error) };
-    }
-    started.acked.then(
-      () => batch.forEach((p) => p.resolve()),
-      (error) => batch.forEach((p) => p.reject(error)),
-    );
-    // The session is free as soon as the run is done; the produce overlaps the next run.
-    await started.ran.catch(() => undefined);
-    this.running--;
-    this.schedule();
-  }
-
-  /** Fails everything still queued (used when the process must stop without finishing). */
-  rejectAll(error: Error): void {
-    clearTimeout(this.timer);
-    const queued = this.queue;
-    this.queue = [];
-    queued.forEach((p) => p.reject(error));
+    this.stats.realTokens += real;
+    this.stats.paddedTokens += batch.length * batch[batch.length - 1].length;
+    return batch;
   }
 }

@@ -1,0 +1,3 @@
+export * from './is-object';
+export * from './retry';
+export * from './text-rules';

@@ -1,0 +1,109 @@
+import { Logger } from '@nestjs/common';
+import { fakeKafka } from '@app/testing';
+import { ManagedConsumer } from './managed-consumer';
+
+const quiet = () => {
+  const logger = new Logger('test');
+  jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  return logger;
+};
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+};
+
+function setup(restartMaxBackoffMs = 2_000) {
+  let now = 0;
+  const { kafka, consumers } = fakeKafka();
+  const session = jest.fn(() => ({ eachBatch: async () => undefined }));
+  const managed = new ManagedConsumer(kafka, {
+    groupId: 'g',
+    topics: ['t'],
+    fromBeginning: true,
+    consumer: { sessionTimeout: 10_000 },
+    session,
+    healthWindowMs: 3_000,
+    restartMaxBackoffMs,
+    logger: quiet(),
+    now: () => now,
+  });
+  return { managed, consumers, session, advance: (ms: number) => (now += ms) };
+}
+
+describe('ManagedConsumer', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('is a member only between joining and a rebalance, crash or stop', async () => {
+    const { managed, consumers } = setup();
+    managed.start();
+    await flush();
+    expect(managed.health.member).toBe(false);
+    consumers[0].emit('group_join', { memberAssignment: {} });
+    expect(managed.health.member).toBe(true);
+    consumers[0].emit('rebalancing');
+    expect(managed.health.member).toBe(false);
+    consumers[0].emit('group_join', { memberAssignment: {} });
+    await managed.stop();
+    expect(managed.health.member).toBe(false);
+  });
+
+  it('calls the broker reachable only while it heard from one within the health window', async () => {
+    const { managed, consumers, advance } = setup();
+    managed.start();
+    await flush();
+    expect(managed.health.brokerReachable).toBe(false);
+    consumers[0].emit('fetch');
+    expect(managed.health.brokerReachable).toBe(true);
+    advance(2_000);
+    consumers[0].emit('heartbeat');
+    advance(2_999);
+    expect(managed.health.brokerReachable).toBe(true);
+    advance(2);
+    expect(managed.health.brokerReachable).toBe(false);
+  });
+
+  it('never gives up: every crash is followed by a fresh consumer, with a backoff capped at restartMaxBackoffMs', async () => {
+    jest.useFakeTimers();
+    const { managed, consumers, session } = setup(1_000);
+    managed.start();
+    await flush();
+    // kafkajs's own restart is off, so that the backoff is ours.
+    const options = (consumers[0].consumer as unknown as { run: jest.Mock }).run.mock.calls[0][0];
+    expect(options.autoCommit).toBe(false);
+    const waits: number[] = [];
+    for (let crash = 0; crash < 6; crash++) {
+      const before = Date.now();
+      consumers[crash].emit('crash', { error: new Error('KafkaJSNumberOfRetriesExceeded'), restart: false });
+      while (consumers.length === crash + 1) {
+        await jest.advanceTimersByTimeAsync(50);
+      }
+      waits.push(Date.now() - before);
+    }
+    expect(waits.slice(0, 3)).toEqual([250, 500, 1_000]);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(1_050);
+    expect(session).toHaveBeenCalledTimes(7);
+    await managed.stop();
+  });
+
+  it('retries a failed start (broker down at boot) like a crash', async () => {
+    jest.useFakeTimers();
+    const { managed, consumers } = setup();
+    managed.start();
+    (consumers[0].consumer.subscribe as jest.Mock).mockRejectedValueOnce(new Error('ECONNREFUSED'));
+    await jest.advanceTimersByTimeAsync(0);
+    await jest.advanceTimersByTimeAsync(300);
+    expect(consumers.length).toBe(2);
+    await managed.stop();
+  });
+
+  it('stop() disconnects (leaving the group) and no crash restarts it afterwards', async () => {
+    jest.useFakeTimers();
+    const { managed, consumers } = setup();
+    managed.start();
+    await jest.advanceTimersByTimeAsync(0);
+    await managed.stop();
+    expect(consumers[0].disconnect).toHaveBeenCalled();
+    consumers[0].emit('crash', { error: new Error('late') });
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(consumers).toHaveLength(1);
+  });
+});

@@ -1,0 +1,96 @@
+import { Logger } from '@nestjs/common';
+import { readDlqHeaders } from '@app/kafka';
+import { brokerDown, FakeClock, FakeProducer, messageTooLarge } from '@app/testing';
+import { OutputWriter, Source } from './output-writer';
+
+const quiet = () => {
+  const logger = new Logger('test');
+  jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  jest.spyOn(logger, 'error').mockImplementation(() => undefined);
+  return logger;
+};
+
+const source = (offset: number, value = Buffer.from('v')): Source => ({
+  topic: 'raw',
+  partition: 2,
+  offset: String(offset),
+  key: Buffer.from(`k${offset}`),
+  value,
+  headers: {},
+});
+const msg = (v: string) => ({ key: v, value: Buffer.from(v) });
+
+function setup(producer = new FakeProducer()) {
+  const logger = quiet();
+  const writer = new OutputWriter(producer.asAdapter(), {
+    stage: 'preprocessor',
+    dlqTopic: 'raw.dlq',
+    dlqTruncatedValueBytes: 16,
+    logger,
+    clock: new FakeClock(),
+  });
+  return { writer, producer, logger };
+}
+
+describe('OutputWriter', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('resolves once the broker acknowledged the outputs', async () => {
+    const { writer, producer } = setup();
+    await writer.write('tokenized', [msg('a'), msg('b')], [source(0), source(1)]);
+    expect(producer.messages('tokenized').map((m) => m.key)).toEqual(['a', 'b']);
+  });
+
+  it('retries while the broker is down, with a capped backoff, until it acknowledges', async () => {
+    jest.useFakeTimers();
+    let down = true;
+    const producer = new FakeProducer().failWith(() => (down ? brokerDown() : undefined));
+    const { writer } = setup(producer);
+    let acked = false;
+    void writer.write('tokenized', [msg('a')], [source(0)]).then(() => (acked = true));
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(acked).toBe(false);
+    const attempts = producer.attempts;
+    expect(attempts).toBeGreaterThan(12); // 60 s at ≤ 5 s per attempt
+    down = false;
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(acked).toBe(true);
+  });
+
+  it('never retries an output the broker refuses: that input goes to the DLQ and the others are written', async () => {
+    const producer = new FakeProducer().failWith((topic, messages) =>
+      topic === 'tokenized' && messages.some((m) => m.key === 'big') ? messageTooLarge() : undefined,
+    );
+    const { writer } = setup(producer);
+    await writer.write('tokenized', [msg('ok'), msg('big')], [source(0), source(1)]);
+    expect(producer.messages('tokenized').map((m) => m.key)).toEqual(['ok']);
+    const [dead] = producer.messages('raw.dlq');
+    expect(readDlqHeaders(dead.headers)).toMatchObject({ offset: '1', errorClass: 'KafkaJSProtocolError' });
+  });
+
+  it('sends a truncated, flagged DLQ copy when the whole copy is refused', async () => {
+    const producer = new FakeProducer().failWith((topic, messages) =>
+      topic === 'raw.dlq' && (messages[0].value as Buffer).length > 16 ? messageTooLarge() : undefined,
+    );
+    const { writer } = setup(producer);
+    await writer.deadLetter(source(7, Buffer.alloc(1_048_400, 1)), new Error('not avro'));
+    const [dead] = producer.messages('raw.dlq');
+    expect((dead.value as Buffer).length).toBe(16);
+    expect(readDlqHeaders(dead.headers)).toMatchObject({ truncated: '1048400', offset: '7', errorMessage: 'not avro' });
+  });
+
+  it('logs the skip with topic, partition and offset when even the truncated copy is refused, and moves on', async () => {
+    const producer = new FakeProducer().failWith((topic) => (topic === 'raw.dlq' ? messageTooLarge() : undefined));
+    const { writer, logger } = setup(producer);
+    await expect(writer.deadLetter(source(9), new Error('x'))).resolves.toBeUndefined();
+    expect(producer.attempts).toBe(2); // the copy, the truncated copy: never more
+    expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/skipping raw\[2\]@9/));
+  });
+
+  it('stops retrying once stopped, so that the input stays uncommitted', async () => {
+    const producer = new FakeProducer().failWith(() => brokerDown());
+    const { writer } = setup(producer);
+    writer.stop();
+    await expect(writer.write('tokenized', [msg('a')], [source(0)])).rejects.toThrow(/ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,202 @@
+import { Logger } from '@nestjs/common';
+import { AvroSerializer, InboundRecord, RawText, TokenizedText } from '@app/avro';
+import { AbandonedError, readDlqHeaders } from '@app/kafka';
+import { MetricsService } from '@app/observability';
+import { deferred, FakeClock, FakeProducer, rawText, registeredCodec, tokenizedText } from '@app/testing';
+import { OutputWriter } from './output-writer';
+import { BatchPipeline, Decoded, RecordPipeline } from './pipelines';
+import type { BatchHandler, RecordHandler } from './stage.types';
+
+const quiet = () => {
+  const logger = new Logger('test');
+  jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  return logger;
+};
+const all = (replies: Promise<void>[]) => Promise.all(replies).then(() => undefined);
+const flush = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+};
+
+function decoded<K extends 'raw' | 'tokenized'>(record: K extends 'raw' ? RawText : TokenizedText, offset: number) {
+  const inbound = {
+    topic: 'in',
+    partition: 0,
+    offset: String(offset),
+    key: Buffer.from(record.id),
+    value: Buffer.from('bytes'),
+    headers: {},
+    decoded: { ok: true, record },
+  } as unknown as InboundRecord<K>;
+  return { inbound, record } as Decoded<K>;
+}
+
+async function context<Out extends 'tokenized' | 'prediction'>(output: Out, stage: string) {
+  const { codec } = await registeredCodec();
+  const producer = new FakeProducer();
+  const clock = new FakeClock();
+  const metrics = new MetricsService();
+  const writer = new OutputWriter(producer.asAdapter(), {
+    stage,
+    dlqTopic: 'in.dlq',
+    dlqTruncatedValueBytes: 1024,
+    logger: quiet(),
+    clock,
+  });
+  return {
+    producer,
+    metrics,
+    ctx: { stage, outputTopic: 'out', serializer: new AvroSerializer(codec, output), writer, metrics, clock },
+  };
+}
+
+describe('RecordPipeline', () => {
+  const handler: RecordHandler<'raw', 'tokenized'> = {
+    mode: 'record',
+    handle: (raw) => {
+      if (raw.text === 'bad') throw new Error('cannot tokenize');
+      return tokenizedText({ id: raw.id });
+    },
+  };
+
+  it('writes one output per record and dead-letters the records the handler refuses', async () => {
+    const { producer, ctx, metrics } = await context('tokenized', 'preprocessor');
+    const pipeline = new RecordPipeline(handler, ctx);
+    const good = rawText();
+    const bad = rawText({ text: 'bad' });
+    await all(pipeline.submit([decoded<'raw'>(good, 0), decoded<'raw'>(bad, 1)]));
+    expect(producer.messages('out').map((m) => m.key)).toEqual([good.id]);
+    const [dead] = producer.messages('in.dlq');
+    expect(readDlqHeaders(dead.headers)).toMatchObject({
+      stage: 'preprocessor',
+      offset: '1',
+      errorMessage: 'cannot tokenize',
+    });
+    expect(metrics.render()).toMatch(/preprocessor_outputs_total 1/);
+  });
+});
+
+describe('BatchPipeline', () => {
+  function model(concurrency = 1) {
+    const runs: { records: TokenizedText[]; finish: (error?: Error) => void }[] = [];
+    const handler: BatchHandler<'tokenized', 'prediction'> = {
+      mode: 'batch',
+      concurrency,
+      lengthOf: (r) => r.inputIds.length,
+      reject: (r) => (r.inputIds.includes(-1) ? new Error('token id -1 is outside the vocabulary') : undefined),
+      run: (records) => {
+        const done = deferred<void>();
+        runs.push({ records, finish: (error) => (error ? done.reject(error) : done.resolve()) });
+        return done.promise.then(() =>
+          records.map((r) => ({
+            ...r,
+            label: 'ham',
+            score: 1,
+            scores: { ham: 1 },
+            model: 'm',
+            modelVersion: '1',
+            predictedAt: 0,
+            batchSize: records.length,
+          })),
+        );
+      },
+    };
+    return { handler, runs };
+  }
+  const limits = { maxSize: 2, maxWaitMs: 0, maxTokens: 1000 };
+
+  it('runs batches and answers each record only once its prediction is acknowledged', async () => {
+    const { producer, ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, limits, ctx);
+    const records = [tokenizedText(), tokenizedText(), tokenizedText()];
+    let answered = false;
+    const done = all(pipeline.submit(records.map((r, i) => decoded<'tokenized'>(r, i)))).then(() => (answered = true));
+    await flush();
+    expect(runs.map((r) => r.records.length)).toEqual([2]);
+    runs[0].finish();
+    await flush();
+    expect(runs.map((r) => r.records.length)).toEqual([2, 1]); // the session took the next batch
+    expect(answered).toBe(false);
+    runs[1].finish();
+    await done;
+    expect(
+      producer
+        .messages('out')
+        .map((m) => m.key)
+        .sort(),
+    ).toEqual(records.map((r) => r.id).sort());
+  });
+
+  it('dead-letters what the handler rejects, before batching', async () => {
+    const { producer, ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, limits, ctx);
+    await all(pipeline.submit([decoded<'tokenized'>(tokenizedText({ inputIds: [101, -1] }), 4)]));
+    expect(runs).toHaveLength(0);
+    expect(readDlqHeaders(producer.messages('in.dlq')[0].headers).errorMessage).toMatch(/outside the vocabulary/);
+  });
+
+  it('fails the records of a batch whose run failed (they are read again), and keeps serving', async () => {
+    const { ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, { ...limits, maxSize: 1 }, ctx);
+    const first = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 0)]));
+    await flush();
+    runs[0].finish(new Error('worker died'));
+    await expect(first).rejects.toThrow('worker died');
+    const second = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 1)]));
+    await flush();
+    runs[1].finish();
+    await expect(second).resolves.toBeUndefined();
+  });
+
+  it('abandonQueued() drops what has not started (AbandonedError) and lets the running batch finish', async () => {
+    const { producer, ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, limits, ctx);
+    const running = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 0)]));
+    await flush();
+    const queued = all(pipeline.submit([decoded<'tokenized'>(tokenizedText(), 1)]));
+    pipeline.abandonQueued();
+    await expect(queued).rejects.toBeInstanceOf(AbandonedError);
+    runs[0].finish();
+    await expect(running).resolves.toBeUndefined();
+    await flush();
+    expect(runs).toHaveLength(1);
+    expect(producer.messages('out')).toHaveLength(1);
+  });
+
+  it('runs up to `concurrency` batches side by side', async () => {
+    const { ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model(2);
+    const pipeline = new BatchPipeline(handler, { ...limits, maxSize: 1 }, ctx);
+    void all(pipeline.submit([0, 1, 2].map((i) => decoded<'tokenized'>(tokenizedText(), i))));
+    await flush();
+    expect(runs).toHaveLength(2);
+  });
+
+  it('trimQueued() drops only the queued records no started record of their partition has overtaken', async () => {
+    const { ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, { maxSize: 2, maxWaitMs: 0, maxTokens: 1000 }, ctx);
+    // Offsets 0..4 of one partition: 0 runs alone; then the window around the oldest (1) takes 1 and 3.
+    const records = [3, 10, 2, 10, 2].map((n) => tokenizedText({ inputIds: Array(n).fill(5) }));
+    const replies = pipeline.submit(records.slice(0, 1).map((r) => decoded<'tokenized'>(r, 0)));
+    await flush();
+    (ctx.clock as FakeClock).advance(1);
+    const rest = pipeline.submit([decoded<'tokenized'>(records[1], 1)]);
+    (ctx.clock as FakeClock).advance(1);
+    rest.push(...pipeline.submit(records.slice(2).map((r, i) => decoded<'tokenized'>(r, i + 2))));
+    runs[0].finish();
+    await flush();
+    expect(runs[1].records.map((r) => r.id)).toEqual([records[1].id, records[3].id]);
+    // 2 sits below the started 3: it must run. 4 is after every started record: dropped for free.
+    pipeline.trimQueued();
+    await expect(rest[3]).rejects.toBeInstanceOf(AbandonedError);
+    runs[1].finish();
+    await flush();
+    expect(runs[2].records.map((r) => r.id)).toEqual([records[2].id]);
+    runs[2].finish();
+    await expect(all([...replies, rest[0], rest[1], rest[2]])).resolves.toBeUndefined();
+  });
+});

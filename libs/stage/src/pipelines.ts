@@ -1,0 +1,186 @@
+import type { AvroSerializer, InboundRecord, RecordKind, RecordTypes } from '@app/avro';
+import type { Clock } from '@app/config';
+import { AbandonedError } from '@app/kafka';
+import type { MetricsService } from '@app/observability';
+import { Batcher, BatchLimits } from './batching/batcher';
+import type { Message } from 'kafkajs';
+import type { OutputWriter, Source } from './output-writer';
+import type { BatchHandler, RecordHandler } from './stage.types';
+
+/** A decoded input record with where it came from. */
+export interface Decoded<In extends RecordKind> {
+  inbound: InboundRecord<In>;
+  record: RecordTypes[In];
+}
+
+/** What happens to decoded records: one promise per record, resolved once its outputs are acknowledged. */
+export interface Pipeline<In extends RecordKind> {
+  submit(records: Decoded<In>[]): Promise<void>[];
+  /** Drops the queued records that no later record of their partition has overtaken (AbandonedError). */
+  trimQueued(): void;
+  /** Drops every queued record (AbandonedError). */
+  abandonQueued(): void;
+}
+
+const partitionKey = (inbound: { topic: string; partition: number }) => `${inbound.topic}\u0000${inbound.partition}`;
+
+interface PipelineContext<Out extends RecordKind> {
+  stage: string;
+  outputTopic: string;
+  serializer: AvroSerializer<Out>;
+  writer: OutputWriter;
+  metrics: MetricsService;
+  clock: Clock;
+}
+
+/** record → output, as records arrive (the preprocessor). */
+export class RecordPipeline<In extends RecordKind, Out extends RecordKind> implements Pipeline<In> {
+  constructor(
+    private readonly handler: RecordHandler<In, Out>,
+    private readonly ctx: PipelineContext<Out>,
+  ) {}
+
+  submit(records: Decoded<In>[]): Promise<void>[] {
+    const { serializer, writer, outputTopic, metrics, stage } = this.ctx;
+    const messages: Message[] = [];
+    const sources: Source[] = [];
+    const outcomes: (Promise<void> | undefined)[] = [];
+    for (const { inbound, record } of records) {
+      try {
+        messages.push(serializer.serialize(this.handler.handle(record)));
+        sources.push(inbound);
+        outcomes.push(undefined);
+      } catch (error) {
+        outcomes.push(writer.deadLetter(inbound, error));
+      }
+    }
+    // One produce for the fetched chunk's outputs: the producer coalesces it with the other partitions'.
+    const written = writer.write(outputTopic, messages, sources).then(() => {
+      metrics.inc(`${stage}_outputs_total`, messages.length);
+    });
+    return outcomes.map((outcome) => outcome ?? written);
+  }
+
+  trimQueued(): void {
+    // Nothing waits here: a record is handled as soon as it arrives.
+  }
+
+  abandonQueued(): void {
+    // Likewise.
+  }
+}
+
+interface Entry<In extends RecordKind> extends Decoded<In> {
+  /** This record's own reply channel: resolved once its output is acknowledged. */
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * batch → outputs (inference), one way: the Batcher only forms batches; each of `concurrency`
+ * workers takes the next batch, runs it, and hands the outputs to the writer, which answers every
+ * entry on its own channel once the broker acknowledged them. The worker takes the next batch as
+ * soon as the run is done, so the produce overlaps the next run. Nothing calls back into the handler.
+ */
+export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implements Pipeline<In> {
+  private readonly batcher: Batcher<Entry<In>>;
+  /** Per partition, the highest offset handed to the model so far. */
+  private readonly started = new Map<string, bigint>();
+
+  constructor(
+    private readonly handler: BatchHandler<In, Out>,
+    limits: BatchLimits,
+    private readonly ctx: PipelineContext<Out>,
+  ) {
+    this.batcher = new Batcher(limits, (e) => handler.lengthOf(e.record), ctx.clock);
+    const { metrics, stage } = ctx;
+    const stats = this.batcher.stats;
+    metrics.gauge(`${stage}_queue_depth`, () => this.batcher.queued);
+    metrics.gauge(`${stage}_batches_total`, () => stats.batches);
+    metrics.gauge(`${stage}_records_total`, () => stats.records);
+    metrics.gauge(`${stage}_real_tokens_total`, () => stats.realTokens);
+    metrics.gauge(`${stage}_padded_tokens_total`, () => stats.paddedTokens);
+    for (let i = 0; i < Math.max(1, handler.concurrency); i++) void this.worker();
+  }
+
+  submit(records: Decoded<In>[]): Promise<void>[] {
+    const replies: Promise<void>[] = [];
+    const entries: Entry<In>[] = [];
+    for (const decoded of records) {
+      const problem = this.handler.reject(decoded.record);
+      if (problem) {
+        replies.push(this.ctx.writer.deadLetter(decoded.inbound, problem));
+        continue;
+      }
+      replies.push(new Promise<void>((resolve, reject) => entries.push({ ...decoded, resolve, reject })));
+    }
+    this.batcher.push(entries);
+    return replies;
+  }
+
+  /**
+   * The length-sorted batches overtake: records after a queued one may already be done. Those queued
+   * records must run (or the done ones beyond them would be read again); the queued records after
+   * every started one of their partition can be dropped for free.
+   */
+  trimQueued(): void {
+    this.reject(
+      this.batcher.remove((e) => {
+        const started = this.started.get(partitionKey(e.inbound));
+        return started === undefined || BigInt(e.inbound.offset) > started;
+      }),
+    );
+  }
+
+  abandonQueued(): void {
+    this.reject(this.batcher.drain());
+  }
+
+  private reject(dropped: Entry<In>[]): void {
+    const error = new AbandonedError('dropped before it ran: the partition was given up');
+    for (const entry of dropped) entry.reject(error);
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const batch = await this.batcher.next();
+      for (const { inbound } of batch) {
+        const key = partitionKey(inbound);
+        const offset = BigInt(inbound.offset);
+        if (offset > (this.started.get(key) ?? -1n)) this.started.set(key, offset);
+      }
+      await this.run(batch).catch((error: unknown) => batch.forEach((e) => e.reject(error)));
+    }
+  }
+
+  private async run(batch: Entry<In>[]): Promise<void> {
+    const { serializer, writer, outputTopic, metrics, clock, stage } = this.ctx;
+    const started = clock.now();
+    let outputs: RecordTypes[Out][];
+    try {
+      outputs = await this.handler.run(batch.map((e) => e.record));
+    } catch (error) {
+      batch.forEach((e) => e.reject(error));
+      return;
+    }
+    metrics.observe(`${stage}_run_seconds`, (clock.now() - started) / 1000);
+    const messages: Message[] = [];
+    const sources: Source[] = [];
+    const dead: Promise<void>[] = [];
+    outputs.forEach((output, i) => {
+      try {
+        messages.push(serializer.serialize(output));
+        sources.push(batch[i].inbound);
+      } catch (error) {
+        dead.push(writer.deadLetter(batch[i].inbound, error));
+      }
+    });
+    void Promise.all([writer.write(outputTopic, messages, sources), ...dead]).then(
+      () => {
+        batch.forEach((e) => e.resolve());
+        metrics.inc(`${stage}_outputs_total`, messages.length);
+      },
+      (error: unknown) => batch.forEach((e) => e.reject(error)),
+    );
+  }
+}

@@ -1,0 +1,197 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+} from '@nestjs/common';
+import { AvroCodec, AvroDeserializer, AvroSerializer, RecordKind, SchemaRegistration } from '@app/avro';
+import { APP_CONFIG, CLOCK, Clock, InferenceConfig, StageConfig } from '@app/config';
+import {
+  dlqTopicFor,
+  FetchAhead,
+  KAFKA_CLIENT,
+  KafkaConnection,
+  KafkaProducerAdapter,
+  ManagedConsumer,
+} from '@app/kafka';
+import { MetricsService, ReadinessCheck } from '@app/observability';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { decodeWithRetry } from './decode-with-retry';
+import { OutputWriter } from './output-writer';
+import { BatchPipeline, Decoded, Pipeline, RecordPipeline } from './pipelines';
+import { STAGE_HANDLER, STAGE_OPTIONS, StageHandler, StageOptions } from './stage.types';
+
+/**
+ * The one runtime every consuming stage shares (docs/ARCHITECTURE.md). It owns the consumer and
+ * its options, fetch-ahead and backpressure, decoding with the retry policy, DLQ routing,
+ * producing, committing, the drain on SIGTERM/SIGINT, and readiness. The app supplies only its
+ * handler: record → output (preprocessor) or batch → outputs (inference).
+ */
+@Injectable()
+export class StageRuntime<In extends RecordKind, Out extends RecordKind>
+  implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown
+{
+  private readonly logger: Logger;
+  private readonly consumer: ManagedConsumer;
+  private readonly deserializer: AvroDeserializer<In>;
+  private readonly writer: OutputWriter;
+  private readonly pipeline: Pipeline<In>;
+  private readonly inputTopic: string;
+  private fetchAhead?: FetchAhead;
+  private draining = false;
+  private paused = false;
+
+  constructor(
+    @Inject(STAGE_OPTIONS) private readonly options: StageOptions<In, Out>,
+    @Inject(STAGE_HANDLER) handler: StageHandler<In, Out>,
+    @Inject(APP_CONFIG) private readonly config: StageConfig,
+    @Inject(KAFKA_CLIENT) kafka: Kafka,
+    @Inject(CLOCK) clock: Clock,
+    codec: AvroCodec,
+    producer: KafkaProducerAdapter,
+    private readonly connection: KafkaConnection,
+    private readonly schemas: SchemaRegistration,
+    private readonly metrics: MetricsService,
+  ) {
+    const { name } = options;
+    this.logger = new Logger(name);
+    this.inputTopic = options.inputTopic(config);
+    this.deserializer = new AvroDeserializer(codec, options.input);
+    this.writer = new OutputWriter(producer, {
+      stage: name,
+      dlqTopic: dlqTopicFor(this.inputTopic),
+      dlqTruncatedValueBytes: config.delivery.dlqTruncatedValueBytes,
+      logger: this.logger,
+      clock,
+      metrics,
+    });
+    const ctx = {
+      stage: name,
+      outputTopic: options.outputTopic(config),
+      serializer: new AvroSerializer(codec, options.output),
+      writer: this.writer,
+      metrics,
+      clock,
+    };
+    this.pipeline =
+      handler.mode === 'record'
+        ? new RecordPipeline(handler, ctx)
+        : new BatchPipeline(handler, (config as InferenceConfig).batch, ctx);
+    const k = config.kafka;
+    this.consumer = new ManagedConsumer(kafka, {
+      groupId: `${k.groupIdPrefix}${name}`,
+      topics: [this.inputTopic],
+      fromBeginning: true,
+      consumer: {
+        allowAutoTopicCreation: false,
+        sessionTimeout: k.sessionTimeoutMs,
+        heartbeatInterval: k.heartbeatIntervalMs,
+        rebalanceTimeout: k.rebalanceTimeoutMs,
+        minBytes: k.fetchMinBytes,
+        maxWaitTimeInMs: k.fetchMaxWaitMs,
+      },
+      session: (consumer) => this.session(consumer),
+      healthWindowMs: k.healthWindowMs,
+      restartMaxBackoffMs: k.restartMaxBackoffMs,
+      logger: this.logger,
+    });
+    metrics.gauge(`${name}_consumer_paused`, () => (this.paused ? 1 : 0));
+    metrics.gauge(`${name}_in_flight`, () => this.fetchAhead?.inFlightRecords ?? 0);
+  }
+
+  /** Consumes once outputs can be produced and encoded; meanwhile the service is alive and not ready. */
+  onApplicationBootstrap(): void {
+    void (async () => {
+      await this.connection.whenReady();
+      await this.schemas.whenRegistered();
+      if (this.draining) return;
+      this.consumer.start();
+      this.logger.log(`consuming ${this.inputTopic} → ${this.options.outputTopic(this.config)}`);
+    })().catch((error: unknown) => this.logger.error(`not started: ${(error as Error).message}`));
+  }
+
+  /** Readiness: a broker answers, the consumer is a member of its group, schemas are registered, not draining. */
+  readinessChecks(): ReadinessCheck[] {
+    return [
+      { name: 'kafka', check: () => this.connection.isReady && this.consumer.health.brokerReachable },
+      { name: 'schemas', check: () => this.schemas.isRegistered },
+      { name: 'consumer', check: () => this.consumer.health.member },
+      { name: 'accepting', check: () => !this.draining },
+    ];
+  }
+
+  // The first shutdown hook: from here on readiness says no, so that traffic moves elsewhere.
+  onModuleDestroy(): void {
+    this.draining = true;
+  }
+
+  // SIGTERM/SIGINT: stop fetching, let what was handed over be produced and committed, then leave the
+  // group so that the partitions move on at once.
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    const { drainTimeoutMs } = this.config.stage;
+    if (this.fetchAhead) {
+      const drained = await this.fetchAhead.drain([this.inputTopic], drainTimeoutMs);
+      if (!drained)
+        this.logger.warn(`drain incomplete after ${drainTimeoutMs} ms; uncommitted records will be re-read`);
+    }
+    this.writer.stop();
+    await this.consumer.stop();
+  }
+
+  private session(consumer: Consumer) {
+    // A restart after a crash: the old consumer's records will be read again by this one.
+    this.fetchAhead?.close();
+    const fetchAhead = new FetchAhead(consumer, {
+      maxInFlight: this.config.stage.maxInFlight,
+      revokeTimeoutMs: this.config.stage.revokeTimeoutMs,
+      logger: this.logger,
+      onPaused: (paused) => {
+        if (paused) this.metrics.inc(`${this.options.name}_backpressure_pauses_total`);
+        this.paused = paused;
+      },
+      trimQueued: () => this.pipeline.trimQueued(),
+      abandonQueued: () => this.pipeline.abandonQueued(),
+    });
+    this.fetchAhead = fetchAhead;
+    return {
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.config.topics.partitions,
+      eachBatch: (payload: EachBatchPayload) =>
+        fetchAhead.accept(payload, (messages) => this.process(payload.batch.topic, payload.batch.partition, messages)),
+    };
+  }
+
+  /**
+   * Decodes (retrying transient failures), dead-letters what cannot be decoded, and hands the rest on.
+   * Answers one promise per message, settled once its outputs (or its DLQ record) are acknowledged.
+   */
+  private process(topic: string, partition: number, messages: KafkaMessage[]): Promise<void>[] {
+    const policy = { maxRetries: this.config.delivery.maxRetries, backoffMs: this.config.delivery.retryBackoffMs };
+    const replies = messages.map(() => reply());
+    Promise.all(messages.map((m) => decodeWithRetry(this.deserializer, { ...m, topic, partition }, policy))).then(
+      (inbound) => {
+        const good: Decoded<In>[] = [];
+        const goodAt: number[] = [];
+        inbound.forEach((record, i) => {
+          if (record.decoded.ok) {
+            good.push({ inbound: record, record: record.decoded.record });
+            goodAt.push(i);
+          } else replies[i].follow(this.writer.deadLetter(record, record.decoded.error));
+        });
+        this.pipeline.submit(good).forEach((outcome, j) => replies[goodAt[j]].follow(outcome));
+      },
+      (error: unknown) => replies.forEach((r) => r.follow(Promise.reject(error))),
+    );
+    return replies.map((r) => r.promise);
+  }
+}
+
+/** A promise that settles as another one, given later. */
+function reply(): { promise: Promise<void>; follow: (outcome: Promise<void>) => void } {
+  let follow!: (outcome: Promise<void>) => void;
+  const promise = new Promise<void>((resolve, reject) => (follow = (outcome) => outcome.then(resolve, reject)));
+  return { promise, follow };
+}
