@@ -62,7 +62,7 @@ describe('faults the pipeline absorbs (a private Kafka and registry, the service
   const streams: FaultStream[] = [];
 
   beforeAll(async () => {
-    infra = await LocalInfra.allocate(`faults-${uniqueSuffix()}`);
+    infra = await LocalInfra.allocate('faults');
     await infra.up();
     kafka = FaultStream.patientKafka(infra.brokers);
   }, 600_000);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, ROOT } from './service-process';
@@ -18,6 +18,10 @@ export class LocalInfra {
     private readonly ports: { kafka: number; controller: number; registry: number; mgmt: number },
   ) {}
 
+  /**
+   * Servers on fresh free ports under .e2e/infra-<name>. The folder is kept between runs for its
+   * downloaded jars (~200 MB); its Kafka data is wiped, since the ports it was formatted for change.
+   */
   static async allocate(name: string): Promise<LocalInfra> {
     const ports = {
       kafka: await freePort(),
@@ -25,7 +29,11 @@ export class LocalInfra {
       registry: await freePort(),
       mgmt: await freePort(),
     };
-    return new LocalInfra(join(ROOT, '.e2e', `infra-${name}`), ports);
+    const dir = join(ROOT, '.e2e', `infra-${name}`);
+    for (const stale of ['kafka/data', 'kafka/cluster.id', 'kafka/kafka.pid', 'apicurio/apicurio.pid']) {
+      rmSync(join(dir, stale), { recursive: true, force: true });
+    }
+    return new LocalInfra(dir, ports);
   }
 
   /** What the services and clients need to reach these servers. */
