@@ -3,4 +3,6 @@ export * from './unique';
 export * from './wait-for';
 export * from './service-process';
 export * from './topic-reader';
+export * from './local-infra';
+export * from './fault-stream';
 export * from './fixtures';
