@@ -67,10 +67,11 @@ export class FaultStream {
         predictedAt: Number(prediction.predictedAt),
       });
     });
-    await this.read(this.topics.raw, async (key, _value, where) => {
+    await this.read(this.topics.raw, (key, _value, where) => {
       const copies = this.rawCopies.get(key) ?? new Set<string>();
       copies.add(where);
       this.rawCopies.set(key, copies);
+      return Promise.resolve();
     });
   }
 
