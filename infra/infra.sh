@@ -271,7 +271,14 @@ kafka_up() {
     -Djava.awt.headless=true -Dlog4j.configuration="file:$INFRA_SRC/kafka/log4j.properties" \
     -cp "$KAFKA_CP" kafka.Kafka "$KAFKA_DIR/server.properties"
   wait_until kafka "$KAFKA_PID" "$KAFKA_MARKER" "$LOG_DIR/kafka.log" kafka_ready
-  kafka_api_check || die "kafka: broker started but does not answer an ApiVersions request; see $LOG_DIR/kafka.log"
+  # A loaded machine (or a log recovery after a crash) can make the first request time out: retry a few times.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    kafka_api_check && break
+    [[ $attempt -lt 5 ]] || die "kafka: broker started but does not answer an ApiVersions request; see $LOG_DIR/kafka.log"
+    log "kafka: no ApiVersions answer yet (attempt $attempt of 5); retrying"
+    sleep 2
+  done
   log "kafka: ready on localhost:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), $((SECONDS - t0))s)"
 }
 
