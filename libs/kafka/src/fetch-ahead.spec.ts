@@ -23,7 +23,12 @@ function stubConsumer() {
   };
 }
 
-function payload(partition: number, offsets: number[], stale = false, heartbeat = async () => undefined) {
+function payload(
+  partition: number,
+  offsets: number[],
+  stale = false,
+  heartbeat: () => Promise<void> = async () => undefined,
+) {
   const resolved: string[] = [];
   const messages = offsets.map((o) => ({ offset: String(o), key: null, value: Buffer.from('x') }) as KafkaMessage);
   const p = {
