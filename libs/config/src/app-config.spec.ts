@@ -73,7 +73,7 @@ describe('loadConfig', () => {
   it('reads the runtime tunables, with defaults per stage', () => {
     expect(loadPreprocessorConfig({}).stage).toEqual({
       maxInFlight: 4096,
-      drainTimeoutMs: 30_000,
+      drainTimeoutMs: 15_000,
       revokeTimeoutMs: 10_000,
     });
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);

@@ -23,7 +23,12 @@ function stubConsumer() {
   };
 }
 
-function payload(partition: number, offsets: number[], stale = false, heartbeat = async () => undefined) {
+function payload(
+  partition: number,
+  offsets: number[],
+  stale = false,
+  heartbeat: () => Promise<void> = async () => undefined,
+) {
   const resolved: string[] = [];
   const messages = offsets.map((o) => ({ offset: String(o), key: null, value: Buffer.from('x') }) as KafkaMessage);
   const p = {
@@ -94,7 +99,7 @@ describe('FetchAhead', () => {
     expect(calls.commits).toEqual([]);
   });
 
-  it('pauses above the high-water mark and resumes below half of it', async () => {
+  it('above the high-water mark holds eachBatch (so kafkajs fetches nothing more) until below half, heartbeating meanwhile', async () => {
     jest.useFakeTimers();
     try {
       const { consumer, calls } = stubConsumer();
@@ -108,16 +113,44 @@ describe('FetchAhead', () => {
       const a = deferred();
       const b = deferred();
       await fa.accept(payload(0, [0, 1, 2]).p, () => a.promise);
-      expect(calls.paused).toBe(0);
-      await fa.accept(payload(1, [0, 1, 2]).p, () => b.promise);
-      expect(calls.paused).toBe(1);
-      jest.advanceTimersByTime(100);
-      expect(calls.resumed).toBe(0);
-      a.resolve();
+      const heartbeat = jest.fn(async () => undefined);
+      let returned = false;
+      const held = fa.accept(payload(1, [0, 1, 2], false, heartbeat).p, () => b.promise).then(() => (returned = true));
+      await jest.advanceTimersByTimeAsync(2_500);
+      expect(returned).toBe(false);
+      expect(states).toEqual([true]);
+      expect(heartbeat.mock.calls.length).toBeGreaterThanOrEqual(3); // the first, then one a second
+      a.resolve(); // 3 left in flight: not below half of 4 yet
+      await jest.advanceTimersByTimeAsync(100);
+      expect(returned).toBe(false);
       b.resolve();
-      await jest.runAllTimersAsync();
-      expect(calls.resumed).toBe(1);
+      await jest.advanceTimersByTimeAsync(100);
+      await held;
       expect(states).toEqual([true, false]);
+      expect(calls.paused).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('a rebalance seen while held back makes the member commit what it holds, then rejoin', async () => {
+    jest.useFakeTimers();
+    try {
+      const { consumer, calls } = stubConsumer();
+      const fa = new FetchAhead(consumer, { maxInFlight: 2, revokeTimeoutMs: 5_000, logger: logger() });
+      const work = deferred();
+      let beats = 0;
+      const rebalancing = Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+      const heartbeat = () => (++beats > 1 ? Promise.reject(rebalancing) : Promise.resolve());
+      const held = fa.accept(payload(0, [0, 1, 2], false, heartbeat).p, () => work.promise);
+      let outcome: unknown;
+      void held.catch((e: unknown) => (outcome = e));
+      await jest.advanceTimersByTimeAsync(1_500);
+      expect(outcome).toBeUndefined(); // waiting for its work before rejoining
+      work.resolve();
+      await jest.advanceTimersByTimeAsync(100);
+      expect(outcome).toBe(rebalancing);
+      expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '3' }]]);
     } finally {
       jest.useRealTimers();
     }

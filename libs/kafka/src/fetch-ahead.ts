@@ -3,16 +3,17 @@ import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { isRebalancing } from './kafka-errors';
 import { OffsetTracker } from './offset-tracker';
 
-/** How often a member that delays its rejoin heartbeats meanwhile (well below any session timeout). */
+/** How often a member that holds kafkajs back (backpressure, a delayed rejoin) heartbeats meanwhile. */
 const KEEP_ALIVE_MS = 1_000;
+const HOLD_POLL_MS = 20;
 
 export interface FetchAheadOptions {
-  /** Records handed over and not yet acknowledged above which the consumer pauses (resumes at half). */
+  /** Records handed over and not yet acknowledged above which fetching stops (resumes below half). */
   maxInFlight: number;
   /** A rebalance: how long this member waits for its work in flight to be committed before it rejoins. */
   revokeTimeoutMs: number;
   logger: Logger;
-  /** Called on pause and resume, for metrics. */
+  /** Called when fetching stops and resumes for backpressure, for metrics. */
   onPaused?: (paused: boolean) => void;
   /**
    * Drops the queued records that can be dropped without a duplicate: those after every record of
@@ -43,8 +44,8 @@ export interface FetchAheadOptions {
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
   private inFlight = 0;
-  private pausedTopics?: string[];
-  private resumeTimer?: NodeJS.Timeout;
+  /** eachBatch calls held back by backpressure right now. */
+  private held = 0;
   private revoking?: Promise<void>;
   private stopped = false;
 
@@ -76,8 +77,6 @@ export class FetchAhead {
         partitions.map((partition) => ({ topic, partition })),
       );
       this.tracker.retain(assigned);
-      // Still above the high-water mark: a new consumer starts unpaused.
-      if (this.pausedTopics) consumer.pause(this.pausedTopics.map((topic) => ({ topic })));
     });
   }
 
@@ -130,10 +129,10 @@ export class FetchAhead {
         const done = outcome.finally(() => (this.inFlight -= fresh.length));
         this.tracker.track(topic, partition, fresh[0].offset, batch.lastOffset(), done, onFailed);
       }
-      this.applyBackpressure(topic);
     }
     // Moves the fetch position past this batch; the tracker makes it durable once it is done.
     payload.resolveOffset(batch.lastOffset());
+    await this.holdWhileFull(payload);
   }
 
   private async heartbeatOrRevoke(payload: EachBatchPayload): Promise<void> {
@@ -168,7 +167,6 @@ export class FetchAhead {
    */
   async drain(topics: string[], timeoutMs: number): Promise<boolean> {
     this.stopped = true;
-    clearInterval(this.resumeTimer);
     this.consumer.pause(topics.map((topic) => ({ topic })));
     const drained = await this.settle(timeoutMs);
     this.tracker.stop();
@@ -191,18 +189,27 @@ export class FetchAhead {
     return settled;
   }
 
-  /** Bounded memory whatever the input rate: pause above the high-water mark, resume below half. */
-  private applyBackpressure(topic: string): void {
-    if (this.pausedTopics || this.inFlight <= this.options.maxInFlight) return;
-    this.pausedTopics = [topic];
-    this.consumer.pause([{ topic }]);
-    this.options.onPaused?.(true);
-    this.resumeTimer = setInterval(() => {
-      if (this.inFlight > this.options.maxInFlight / 2) return;
-      clearInterval(this.resumeTimer);
-      this.consumer.resume(this.pausedTopics!.map((t) => ({ topic: t })));
-      this.pausedTopics = undefined;
-      this.options.onPaused?.(false);
-    }, 20);
+  /**
+   * Bounded memory whatever the input rate: above the high-water mark, eachBatch does not return
+   * until the records in flight are below half of it, so kafkajs fetches nothing more. Meanwhile it
+   * heartbeats itself; kafkajs, which heartbeats only between fetches, does not, so a rebalance is
+   * seen here first and the member commits what it holds before rejoining. (Pausing the partitions
+   * instead lets kafkajs spin on empty fetches, see the rebalance first and rejoin at once.)
+   */
+  private async holdWhileFull(payload: EachBatchPayload): Promise<void> {
+    if (this.inFlight <= this.options.maxInFlight) return;
+    if (this.held++ === 0) this.options.onPaused?.(true);
+    try {
+      let lastBeat = Date.now();
+      while (this.inFlight > this.options.maxInFlight / 2 && !this.revoking && !this.stopped) {
+        await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+        if (Date.now() - lastBeat >= KEEP_ALIVE_MS) {
+          lastBeat = Date.now();
+          await this.heartbeatOrRevoke(payload);
+        }
+      }
+    } finally {
+      if (--this.held === 0) this.options.onPaused?.(false);
+    }
   }
 }

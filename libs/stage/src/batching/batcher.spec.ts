@@ -152,4 +152,20 @@ describe('Batcher', () => {
     expect(runs).toHaveLength(2);
     expect(runs[1].items).toHaveLength(4);
   });
+
+  it("picks batches among the oldest 8 batches' worth of records only, so none overtakes far", async () => {
+    const { batcher, runs, advance } = harness({ maxSize: 2, maxWaitMs: 0, maxTokens: 10_000 });
+    batcher.push(items([50])); // occupies the session
+    await flush();
+    advance(1);
+    // 16 long records (the window), then a short one that would pair with the oldest short one.
+    batcher.push(items([5, ...Array(15).fill(40)], 1));
+    advance(1);
+    batcher.push(items([5], 17));
+    runs[0].finish();
+    await flush();
+    // Without the window the two 5s would go together; the second one is outside it.
+    expect(runs[1].items.map((i) => i.id)).toContain(1);
+    expect(runs[1].items.map((i) => i.id)).not.toContain(17);
+  });
 });

@@ -18,6 +18,14 @@ export interface BatchLimits {
 /** Below this many padded tokens a batch is cheap whatever its padding: the efficiency floor does not apply. */
 const SMALL_BATCH_TOKENS = 256;
 
+/**
+ * Batches are picked among the oldest (this × maxSize) queued records only. Enough choice to keep the
+ * padding low, and it bounds how far a batch can overtake: on a rebalance or SIGTERM the records below
+ * ones already done must still run (docs/ARCHITECTURE.md, "Rebalances"), and with a window they are
+ * at most this many batches' worth, however deep the queue behind them.
+ */
+const WINDOW_BATCHES = 8;
+
 export interface BatchStats {
   batches: number;
   records: number;
@@ -37,8 +45,8 @@ interface Queued<T> {
  * nobody; the caller owns each item's reply.
  * - A record waits for companions only while more are expected to arrive within its wait
  *   window (measured arrival rate): under light load a lone record goes out at once.
- * - Batches are cut from the length-sorted queue around the oldest record, so padding stays low
- *   and no record starves.
+ * - Batches are cut around the oldest record from the length-sorted oldest records (a window of
+ *   8 batches' worth), so padding stays low, no record starves, and no batch overtakes far.
  */
 export class Batcher<T> {
   private queue: Queued<T>[] = [];
@@ -126,9 +134,11 @@ export class Batcher<T> {
     }
   }
 
-  /** The batch to run now: a window of the length-sorted queue around its oldest record. */
+  /** The batch to run now: a stretch of the length-sorted window around its oldest record. */
   private takeBatch(): Queued<T>[] {
-    const sorted = [...this.queue].sort((a, b) => a.length - b.length || a.enqueuedAt - b.enqueuedAt);
+    // The queue is in arrival order: its head is the window.
+    const window = this.queue.slice(0, Math.max(1, WINDOW_BATCHES * this.limits.maxSize));
+    const sorted = window.sort((a, b) => a.length - b.length || a.enqueuedAt - b.enqueuedAt);
     let oldest = 0;
     for (let i = 1; i < sorted.length; i++) if (sorted[i].enqueuedAt < sorted[oldest].enqueuedAt) oldest = i;
     let lo = oldest;
