@@ -4,3 +4,4 @@ export * from './wait-for';
 export * from './service-process';
 export * from './topic-reader';
 export * from './fixtures';
+export * from './secure-infra';
