@@ -18,7 +18,21 @@ export class SecureInfra {
     readonly ports: { kafka: number; controller: number; registry: number; mgmt: number },
   ) {}
 
+  /** Reused instead of started when SECURE_INFRA_DIR, SECURE_KAFKA_PORT and SECURE_REGISTRY_PORT name a running one. */
+  private reused = false;
+
   static async allocate(name: string): Promise<SecureInfra> {
+    const { SECURE_INFRA_DIR, SECURE_KAFKA_PORT, SECURE_REGISTRY_PORT } = process.env;
+    if (SECURE_INFRA_DIR && SECURE_KAFKA_PORT && SECURE_REGISTRY_PORT) {
+      const infra = new SecureInfra(SECURE_INFRA_DIR, {
+        kafka: Number(SECURE_KAFKA_PORT),
+        controller: 0,
+        registry: Number(SECURE_REGISTRY_PORT),
+        mgmt: 0,
+      });
+      infra.reused = true;
+      return infra;
+    }
     const ports = { kafka: await freePort(), controller: await freePort(), registry: await freePort(), mgmt: await freePort() };
     return new SecureInfra(join(ROOT, '.e2e', `infra-secure-${name}-${ports.kafka}`), ports);
   }
@@ -66,6 +80,7 @@ export class SecureInfra {
   }
 
   private async script(cmd: 'up' | 'down'): Promise<void> {
+    if (this.reused) return;
     await run('bash', [join(ROOT, 'infra', 'infra.sh'), cmd, '--secure'], {
       cwd: ROOT,
       env: {
