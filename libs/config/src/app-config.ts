@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import { projectRoot } from './project-root';
@@ -244,22 +243,18 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   return config;
 }
 
-/** GATEWAY_API_KEYS (comma-separated) and/or GATEWAY_API_KEYS_FILE (one per line, `#` comments). */
+/** GATEWAY_API_KEYS (comma-separated) or GATEWAY_API_KEYS_FILE (one per line or comma-separated, `#` comments). */
 function readApiKeys(env: Env): Secret[] {
-  const inline = (readSecret(env, 'GATEWAY_API_KEYS')?.reveal() ?? '').split(',');
-  const path = readString(env, 'GATEWAY_API_KEYS_FILE', '');
-  let lines: string[] = [];
-  if (path !== '') {
-    try {
-      lines = readFileSync(path, 'utf8').split(/\r?\n/);
-    } catch (error) {
-      throw new ConfigError('GATEWAY_API_KEYS_FILE', `names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
-  const keys = [...inline, ...lines.filter((l) => !l.trim().startsWith('#'))].map((k) => k.trim()).filter(Boolean);
+  const text = readSecret(env, 'GATEWAY_API_KEYS')?.reveal() ?? '';
+  const keys = text
+    .split(/\r?\n/)
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((k) => k.trim())
+    .filter(Boolean);
   for (const key of keys) {
     if (key.length < 16 || !/^[\x21-\x7e]+$/.test(key)) {
-      throw new ConfigError(path ? 'GATEWAY_API_KEYS_FILE' : 'GATEWAY_API_KEYS', 'has a key under 16 characters or with spaces/control characters');
+      throw new ConfigError('GATEWAY_API_KEYS', 'has a key under 16 characters or with spaces/control characters');
     }
   }
   return keys.map((k) => new Secret(k));
