@@ -81,7 +81,9 @@ describe('Kafka security against a real SASL_SSL broker', () => {
       );
       // kafkajs reports the refusal either at subscribe (metadata) or from the group's fetch.
       if (error === 'ran') {
-        const crashed = await new Promise<unknown>((resolve) => consumer.on(consumer.events.CRASH, (e) => resolve(e.payload.error)));
+        const crashed = await new Promise<unknown>((resolve) =>
+          consumer.on(consumer.events.CRASH, (e) => resolve(e.payload.error)),
+        );
         expect(isAccessDenied(crashed)).toBe(true);
       } else {
         expect(isAccessDenied(error)).toBe(true);
@@ -130,7 +132,9 @@ describe('Kafka security against a real SASL_SSL broker', () => {
       .flat()
       .find((i) => i && i.family === 'IPv4' && !i.internal);
     const listeners = readFileSync(join(infra.dir, 'kafka', 'server.properties'), 'utf8');
-    expect(listeners).toMatch(new RegExp(`^listeners=SASL_SSL://localhost:${infra.ports.kafka},CONTROLLER://localhost:`, 'm'));
+    expect(listeners).toMatch(
+      new RegExp(`^listeners=SASL_SSL://localhost:${infra.ports.kafka},CONTROLLER://localhost:`, 'm'),
+    );
     if (external) expect(await canConnect(external.address)).toBe(false);
   });
 });

@@ -4,7 +4,11 @@ describe('ThrottledLog', () => {
   it('writes one line per window and counts the ones it held back', () => {
     let t = 0;
     const lines: string[] = [];
-    const log = new ThrottledLog((l) => lines.push(l), 1_000, () => t);
+    const log = new ThrottledLog(
+      (l) => lines.push(l),
+      1_000,
+      () => t,
+    );
     log.log('bad 1');
     log.log('bad 2');
     log.log('bad 3');

@@ -212,7 +212,8 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
       host: readString(env, 'HTTP_HOST', '0.0.0.0'),
       apiKeys,
       metricsPort: readInt(env, 'METRICS_PORT', 0, 0, 65535),
-      metricsRequireKey: readEnum(env, 'METRICS_REQUIRE_KEY', apiKeys.length > 0 ? '1' : '0', ['0', '1'] as const) === '1',
+      metricsRequireKey:
+        readEnum(env, 'METRICS_REQUIRE_KEY', apiKeys.length > 0 ? '1' : '0', ['0', '1'] as const) === '1',
       rateLimitPerSecond,
       rateLimitBurst: readInt(env, 'RATE_LIMIT_BURST', Math.max(1, rateLimitPerSecond * 2), 1, 10_000_000),
       maxPendingReplies: readInt(env, 'MAX_PENDING_REPLIES', 10_000, 1, 10_000_000),
@@ -226,6 +227,9 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
         .filter(Boolean),
     },
   };
+  if (config.gateway.headersTimeoutMs > config.gateway.requestTimeoutMs) {
+    throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS', 'must not exceed HTTP_REQUEST_TIMEOUT_MS');
+  }
   if (config.gateway.metricsPort !== 0 && config.gateway.metricsPort === config.ports.gateway) {
     throw new ConfigError('METRICS_PORT', 'must differ from GATEWAY_PORT');
   }

@@ -72,7 +72,16 @@ describe('Kafka security settings', () => {
     [{ KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' }, 'KAFKA_SSL_CA_FILE', /cannot be read \(ENOENT\)/],
     [{ KAFKA_SSL_CA_FILE: KEY }, 'KAFKA_SSL_CA_FILE', /not a PEM file/],
     [{ KAFKA_SSL_CERT_FILE: CA }, 'KAFKA_SSL_KEY_FILE', /required with the other/],
-    [{ KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: SECRET, KAFKA_SASL_PASSWORD_FILE: file('pw2', 'x') }, 'KAFKA_SASL_PASSWORD', /both set/],
+    [
+      {
+        KAFKA_SASL_MECHANISM: 'PLAIN',
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: SECRET,
+        KAFKA_SASL_PASSWORD_FILE: file('pw2', 'x'),
+      },
+      'KAFKA_SASL_PASSWORD',
+      /both set/,
+    ],
     [{ SCHEMA_REGISTRY_URL: `https://u:${SECRET}@reg.example` }, 'SCHEMA_REGISTRY_URL', /must not carry credentials/],
     [{ SCHEMA_REGISTRY_URL: 'http://reg.example', SCHEMA_REGISTRY_TOKEN: SECRET }, 'SCHEMA_REGISTRY_URL', /https/],
     [{ SCHEMA_REGISTRY_USERNAME: 'u' }, 'SCHEMA_REGISTRY_PASSWORD', /required/],
@@ -99,7 +108,9 @@ describe('Kafka security settings', () => {
 
 describe('redactUrl', () => {
   it('drops user info and query values', () => {
-    expect(redactUrl(`https://user:${SECRET}@reg.example/x?token=${SECRET}`)).toBe('https://***@reg.example/x?token=***');
+    expect(redactUrl(`https://user:${SECRET}@reg.example/x?token=${SECRET}`)).toBe(
+      'https://***@reg.example/x?token=***',
+    );
     expect(redactUrl('not a url')).toBe('[unparseable URL]');
   });
 });

@@ -41,7 +41,10 @@ function readFileNamed(env: Env, name: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(name, `names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ConfigError(
+      name,
+      `names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
 }
 
@@ -85,9 +88,13 @@ export function loadKafkaSecurity(env: Env): KafkaSecurity {
   const usesTls = protocol === 'SSL' || protocol === 'SASL_SSL';
   const usesSasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
 
-  if (!usesTls && tlsFiles) throw new ConfigError('KAFKA_SECURITY_PROTOCOL', `is ${protocol}, but KAFKA_SSL_* files are set`);
+  if (!usesTls && tlsFiles)
+    throw new ConfigError('KAFKA_SECURITY_PROTOCOL', `is ${protocol}, but KAFKA_SSL_* files are set`);
   if (Boolean(tls.cert) !== Boolean(tls.key)) {
-    throw new ConfigError(tls.cert ? 'KAFKA_SSL_KEY_FILE' : 'KAFKA_SSL_CERT_FILE', 'is required with the other of the pair');
+    throw new ConfigError(
+      tls.cert ? 'KAFKA_SSL_KEY_FILE' : 'KAFKA_SSL_CERT_FILE',
+      'is required with the other of the pair',
+    );
   }
   if (!usesSasl && mechanismSet) {
     throw new ConfigError('KAFKA_SASL_MECHANISM', `is set, but KAFKA_SECURITY_PROTOCOL is ${protocol}`);
@@ -102,7 +109,8 @@ export function loadKafkaSecurity(env: Env): KafkaSecurity {
       const username = readSecret(env, 'KAFKA_SASL_USERNAME')?.reveal();
       if (!username) throw new ConfigError('KAFKA_SASL_USERNAME', `is required with KAFKA_SASL_MECHANISM=${mechanism}`);
       const password = readSecret(env, 'KAFKA_SASL_PASSWORD');
-      if (!password) throw new ConfigError('KAFKA_SASL_PASSWORD', `(or KAFKA_SASL_PASSWORD_FILE) is required with ${mechanism}`);
+      if (!password)
+        throw new ConfigError('KAFKA_SASL_PASSWORD', `(or KAFKA_SASL_PASSWORD_FILE) is required with ${mechanism}`);
       sasl = { mechanism, username, password };
     }
   }
@@ -112,7 +120,8 @@ export function loadKafkaSecurity(env: Env): KafkaSecurity {
 function oauthToken(env: Env): () => Secret {
   const path = readString(env, 'KAFKA_SASL_OAUTH_TOKEN_FILE', '');
   const first = readSecret(env, 'KAFKA_SASL_OAUTH_TOKEN');
-  if (!first) throw new ConfigError('KAFKA_SASL_OAUTH_TOKEN', '(or KAFKA_SASL_OAUTH_TOKEN_FILE) is required with OAUTHBEARER');
+  if (!first)
+    throw new ConfigError('KAFKA_SASL_OAUTH_TOKEN', '(or KAFKA_SASL_OAUTH_TOKEN_FILE) is required with OAUTHBEARER');
   if (path === '') return () => first;
   return () => new Secret(readFileSync(path, 'utf8').trim());
 }
@@ -130,11 +139,18 @@ export function loadRegistryAuth(env: Env, url: string): RegistryAuth {
   const password = readSecret(env, 'SCHEMA_REGISTRY_PASSWORD');
   const token = readSecret(env, 'SCHEMA_REGISTRY_TOKEN');
   if (Boolean(username) !== Boolean(password)) {
-    throw new ConfigError(username ? 'SCHEMA_REGISTRY_PASSWORD' : 'SCHEMA_REGISTRY_USERNAME', 'is required with the other');
+    throw new ConfigError(
+      username ? 'SCHEMA_REGISTRY_PASSWORD' : 'SCHEMA_REGISTRY_USERNAME',
+      'is required with the other',
+    );
   }
-  if (token && username) throw new ConfigError('SCHEMA_REGISTRY_TOKEN', 'and SCHEMA_REGISTRY_USERNAME are both set; use one');
+  if (token && username)
+    throw new ConfigError('SCHEMA_REGISTRY_TOKEN', 'and SCHEMA_REGISTRY_USERNAME are both set; use one');
   if ((token || username) && parsed.protocol !== 'https:' && !isLoopback(parsed.hostname)) {
-    throw new ConfigError('SCHEMA_REGISTRY_URL', 'must be https:// when registry credentials are set (plain http only on localhost)');
+    throw new ConfigError(
+      'SCHEMA_REGISTRY_URL',
+      'must be https:// when registry credentials are set (plain http only on localhost)',
+    );
   }
   // A private CA for an https registry: NODE_EXTRA_CA_CERTS (read by Node itself, for fetch and https alike).
   return { username, password, token };

@@ -37,7 +37,12 @@ export function kafkaSecurityOptions(security?: KafkaSecurity): Pick<KafkaConfig
 }
 
 /** A kafkajs client that logs through Nest's logger instead of its own JSON lines. */
-export function createKafka(brokers: string[], clientId: string, level = logLevel.WARN, security?: KafkaSecurity): Kafka {
+export function createKafka(
+  brokers: string[],
+  clientId: string,
+  level = logLevel.WARN,
+  security?: KafkaSecurity,
+): Kafka {
   const logger = new Logger('kafkajs');
   return new Kafka({
     clientId,

@@ -84,7 +84,8 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
     {
       provide: KAFKA_CLIENT,
       inject: [APP_CONFIG],
-      useFactory: (config: CommonConfig) => createKafka(config.kafka.brokers, config.kafka.clientId, undefined, config.kafka.security),
+      useFactory: (config: CommonConfig) =>
+        createKafka(config.kafka.brokers, config.kafka.clientId, undefined, config.kafka.security),
     },
     {
       provide: KafkaProducerAdapter,

@@ -33,7 +33,12 @@ export class SecureInfra {
       infra.reused = true;
       return infra;
     }
-    const ports = { kafka: await freePort(), controller: await freePort(), registry: await freePort(), mgmt: await freePort() };
+    const ports = {
+      kafka: await freePort(),
+      controller: await freePort(),
+      registry: await freePort(),
+      mgmt: await freePort(),
+    };
     return new SecureInfra(join(ROOT, '.e2e', `infra-secure-${name}-${ports.kafka}`), ports);
   }
 

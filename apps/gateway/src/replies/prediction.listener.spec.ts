@@ -80,7 +80,10 @@ describe('PredictionListener', () => {
 
   it('with PREDICTION_SIGNING_KEY, answers only signed predictions: a forged one is refused and logged', async () => {
     const key = 'k'.repeat(40);
-    const { consumers, pending, codec, listener } = await setup({ ...config, signingKey: new Secret(key) } as GatewayConfig);
+    const { consumers, pending, codec, listener } = await setup({
+      ...config,
+      signingKey: new Secret(key),
+    } as GatewayConfig);
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const genuine = predictionRecord();
     const forged = { ...genuine, label: 'FORGED-BY-ANY-KAFKA-CLIENT', model: 'not-the-model' };
@@ -100,7 +103,9 @@ describe('PredictionListener', () => {
     await consumers[0].runConfig!.eachBatch!(batch([unsigned, wrongKey, copied]));
     expect(pending.has(genuine.id)).toBe(true);
     expect(listener.refused).toBe(3);
-    expect(warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`refused a prediction for ${genuine.id} .*signature`)));
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(new RegExp(`refused a prediction for ${genuine.id} .*signature`)),
+    );
     await consumers[0].runConfig!.eachBatch!(batch([signed]));
     await expect(answer).resolves.toEqual(genuine);
     warn.mockRestore();
