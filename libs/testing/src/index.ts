@@ -5,3 +5,4 @@ export * from './service-process';
 export * from './topic-reader';
 export * from './fixtures';
 export * from './secure-infra';
+export * from './auth-proxy';
