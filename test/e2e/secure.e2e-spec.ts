@@ -109,14 +109,24 @@ describe('the pipeline over SASL_SSL with ACLs, registry credentials, API keys a
   });
 
   it('refuses a forged prediction (logged), then answers with the genuine one from inference', async () => {
-    const answer = post('/predict', { text: 'WIN a FREE cruise, click now!!!' });
-    // A client that may write predictions (here the admin; with ACLs only inference may) forges a reply.
-    const id = await waitFor(() => raw.messages.at(-1)?.key, { timeoutMs: 30_000, description: 'the raw record' });
     const codec = new AvroCodec(
       new SchemaRegistryAdapter(proxy.url, 5_000, loadCommonConfig(envFor('gateway')).registry.auth),
       { raw: 'raw', tokenized: 'tokenized', prediction: 'predictions' },
     );
     await codec.registerAll();
+    const text = `WIN a FREE cruise, click now!!! ${uniqueSuffix()}`;
+    const answer = post('/predict', { text });
+    // A client that may write predictions (here the admin; with ACLs only inference may) reads the
+    // pending id off raw and forges a reply.
+    const id = await waitFor(
+      async () => {
+        for (const m of raw.messages) {
+          if (m.value && (await codec.decode('raw', m.value)).text === text) return m.key;
+        }
+        return undefined;
+      },
+      { timeoutMs: 30_000, description: 'the raw record' },
+    );
     const forged = predictionRecord({ id, label: 'FORGED-BY-ANY-KAFKA-CLIENT', model: 'not-the-model' });
     const value = codec.encode('prediction', forged);
     await forger.send({
