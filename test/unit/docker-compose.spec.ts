@@ -11,7 +11,7 @@ describe('docker-compose.kafka.yml', () => {
 
   it('publishes Kafka on the port of the default KAFKA_BROKERS, advertised as localhost', () => {
     const [host, port] = defaults.kafka.brokers[0].split(':');
-    expect(compose.services.kafka.ports).toContain(`${port}:${port}`);
+    expect(compose.services.kafka.ports).toContain(`127.0.0.1:${port}:${port}`);
     expect(compose.services.kafka.environment.KAFKA_ADVERTISED_LISTENERS).toContain(`${host}:${port}`);
     expect(compose.services.kafka.environment.KAFKA_PROCESS_ROLES).toMatch(/controller/);
     expect(compose.services.kafka.image).toMatch(/^apache\/kafka:3\.9/);
@@ -22,7 +22,8 @@ describe('docker-compose.kafka.yml', () => {
     expect(url.pathname).toBe('/apis/ccompat/v7');
     const registry = compose.services['schema-registry'];
     expect(registry.image).toMatch(/^apicurio\/apicurio-registry:3\./);
-    expect(registry.ports).toContain(`${url.port}:8081`);
+    expect(registry.ports).toContain(`127.0.0.1:${url.port}:8081`);
+    expect(registry.environment.APICURIO_REST_DELETION_ARTIFACT_ENABLED).toBe('false');
     expect(JSON.stringify(registry.environment)).toMatch(/kafkasql/);
   });
 });
