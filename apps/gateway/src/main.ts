@@ -23,13 +23,13 @@ async function bootstrap(): Promise<void> {
   app.useGlobalFilters(new JsonErrorFilter());
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   applyServerTimeouts(app.getHttpServer() as Server, config);
-  await app.listen(config.ports.gateway, config.gateway.host);
+  await app.listen(config.ports.gateway, config.ports.host);
   if (config.gateway.metricsPort !== 0) {
-    await startMetricsServer(app, config.gateway.metricsPort, config.gateway.host);
-    logger.log(`metrics on http://${config.gateway.host}:${config.gateway.metricsPort}/metrics`);
+    await startMetricsServer(app, config.gateway.metricsPort, config.ports.host);
+    logger.log(`metrics on http://${config.ports.host}:${config.gateway.metricsPort}/metrics`);
   }
   logger.log(
-    `gateway listening on http://${config.gateway.host}:${config.ports.gateway}` +
+    `gateway listening on http://${config.ports.host}:${config.ports.gateway}` +
       `${config.gateway.apiKeys.length > 0 ? ` (${config.gateway.apiKeys.length} API keys)` : ' (no API keys: open)'}`,
   );
 }

@@ -10,7 +10,7 @@ async function bootstrap(): Promise<void> {
   const config = app.get<InferenceConfig>(APP_CONFIG);
   // SIGTERM/SIGINT: the runtime drains (the batches running finish, outputs acked, offsets committed) and leaves its group.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await app.listen(config.ports.inference);
+  await app.listen(config.ports.inference, config.ports.host);
   new Logger('inference').log(
     `${config.topics.tokenized} → ${config.topics.predictions} (batch ≤ ${config.batch.maxSize}, wait ≤ ${config.batch.maxWaitMs} ms, ≤ ${config.batch.maxTokens} tokens); health on :${config.ports.inference}`,
   );

@@ -10,7 +10,7 @@ async function bootstrap(): Promise<void> {
   const config = app.get<PreprocessorConfig>(APP_CONFIG);
   // SIGTERM/SIGINT: the runtime drains (outputs acked, offsets committed) and leaves its group.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await app.listen(config.ports.preprocessor);
+  await app.listen(config.ports.preprocessor, config.ports.host);
   new Logger('preprocessor').log(
     `${config.topics.raw} → ${config.topics.tokenized}; health on :${config.ports.preprocessor}`,
   );

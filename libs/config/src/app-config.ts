@@ -50,7 +50,8 @@ export interface CommonConfig {
   /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
   signingKey?: Secret;
   topics: { raw: string; tokenized: string; predictions: string; partitions: number };
-  ports: { gateway: number; preprocessor: number; inference: number };
+  /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
+  ports: { gateway: number; preprocessor: number; inference: number; host: string };
   delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
 }
 
@@ -80,8 +81,6 @@ export interface GatewayConfig extends CommonConfig {
   gateway: {
     /** A produce that Kafka does not acknowledge within this bound is answered 503. */
     produceTimeoutMs: number;
-    /** Interface the HTTP server binds to. */
-    host: string;
     /** Accepted API keys (empty: no keys asked). */
     apiKeys: Secret[];
     /** A separate port for /metrics (0: /metrics is on the main port). */
@@ -156,6 +155,7 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       gateway: readInt(env, 'GATEWAY_PORT', 3000, 0, 65535),
       preprocessor: readInt(env, 'PREPROCESSOR_PORT', 3001, 0, 65535),
       inference: readInt(env, 'INFERENCE_PORT', 3002, 0, 65535),
+      host: readString(env, 'HTTP_HOST', '0.0.0.0'),
     },
     delivery: {
       maxRetries: readInt(env, 'DELIVERY_MAX_RETRIES', 5, 0, 100),
@@ -209,7 +209,6 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     },
     gateway: {
       produceTimeoutMs: readInt(env, 'PRODUCE_TIMEOUT_MS', 5_000, 1, 600_000),
-      host: readString(env, 'HTTP_HOST', '0.0.0.0'),
       apiKeys,
       metricsPort: readInt(env, 'METRICS_PORT', 0, 0, 65535),
       metricsRequireKey:
