@@ -203,7 +203,8 @@ secure_material() {
       openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 825 -keyout ca.key -out ca.pem \
         -subj "/CN=kafka-text-classifier local CA" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >broker.ext
+      # "kafka": the broker's name on the docker-compose network (docker-compose.kafka.secure.yml).
+      printf 'subjectAltName=DNS:localhost,DNS:kafka,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >broker.ext
       openssl req -newkey rsa:2048 -nodes -sha256 -keyout broker.key -out broker.csr -subj "/CN=localhost" 2>/dev/null
       openssl x509 -req -sha256 -days 825 -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
         -extfile broker.ext -out broker.pem 2>/dev/null
@@ -230,6 +231,7 @@ secure_material() {
       echo "KAFKA_CREATE_TOPICS=0"
     } >"$SECURE_DIR/$user.env"
   done
+  secure_docker_files
   # For the Java tools (ApiVersions check).
   (
     umask 077
@@ -241,6 +243,59 @@ secure_material() {
       echo "ssl.truststore.location=$SECURE_DIR/ca.pem"
     } >"$SECURE_DIR/admin.properties"
   )
+}
+
+# docker-compose.kafka.secure.yml: the same listeners, users and ACLs for the apache/kafka image
+# (PLAIN over TLS there: the image formats its storage itself, so SCRAM users cannot be added at
+# format time). Paths are the container's (/etc/kafka/secrets = this folder).
+secure_docker_files() {
+  local broker_pw plain_users="" user d=/etc/kafka/secrets
+  broker_pw="$(cat "$SECURE_DIR/broker.password")"
+  for user in "${SECURE_USERS[@]}"; do
+    plain_users+=" user_$user=\"$(cat "$SECURE_DIR/$user.password")\""
+  done
+  (
+    umask 077
+    {
+      echo "KAFKA_LISTENERS=SASL_SSL://:29092,SASL_SSL_HOST://:9092,CONTROLLER://:9093"
+      echo "KAFKA_ADVERTISED_LISTENERS=SASL_SSL://kafka:29092,SASL_SSL_HOST://localhost:9092"
+      echo "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SASL_SSL_HOST:SASL_SSL"
+      echo "KAFKA_INTER_BROKER_LISTENER_NAME=SASL_SSL"
+      echo "KAFKA_SASL_ENABLED_MECHANISMS=PLAIN"
+      echo "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL=PLAIN"
+      echo "KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL=PLAIN"
+      echo "KAFKA_LISTENER_NAME_CONTROLLER_SASL_ENABLED_MECHANISMS=PLAIN"
+      echo "KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$broker_pw\" user_broker=\"$broker_pw\";"
+      echo "KAFKA_LISTENER_NAME_SASL__SSL_PLAIN_SASL_JAAS_CONFIG=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$broker_pw\"$plain_users;"
+      echo "KAFKA_LISTENER_NAME_SASL__SSL__HOST_PLAIN_SASL_JAAS_CONFIG=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;"
+      echo "KAFKA_SSL_KEYSTORE_TYPE=PEM"
+      echo "KAFKA_SSL_KEYSTORE_LOCATION=$d/broker-keystore.pem"
+      echo "KAFKA_SSL_TRUSTSTORE_TYPE=PEM"
+      echo "KAFKA_SSL_TRUSTSTORE_LOCATION=$d/ca.pem"
+      echo "KAFKA_SSL_CLIENT_AUTH=requested"
+      echo "KAFKA_AUTHORIZER_CLASS_NAME=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+      echo "KAFKA_SUPER_USERS=User:admin;User:broker"
+      echo "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND=false"
+      echo "KAFKA_AUTO_CREATE_TOPICS_ENABLE=false"
+      echo "KAFKA_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS=1000"
+    } >"$SECURE_DIR/docker-kafka.env"
+    {
+      echo "security.protocol=SASL_SSL"
+      echo "sasl.mechanism=PLAIN"
+      echo "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"$(cat "$SECURE_DIR/admin.password")\";"
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$d/ca.pem"
+    } >"$SECURE_DIR/docker-admin.properties"
+  )
+  # What the container reads, in a folder of its own: the image runs as another user (uid 1000),
+  # so these copies are readable by every local user (a dev machine's trade-off; on a shared host,
+  # chown them to 1000 and chmod 600 instead). docker-kafka.env is read by compose itself.
+  local out="$INFRA_DIR/docker-secrets"
+  mkdir -p "$out"
+  chmod 755 "$out"
+  cp "$SECURE_DIR/ca.pem" "$SECURE_DIR/broker-keystore.pem" "$out/"
+  mv "$SECURE_DIR/docker-admin.properties" "$out/admin.properties"
+  chmod 644 "$out"/*
 }
 
 secure_server_properties() {
@@ -549,6 +604,13 @@ status_line() {
   fi
 }
 
+# Certificates, passwords and settings of secure mode only (for docker-compose.kafka.secure.yml).
+cmd_secrets() {
+  [[ "$INFRA_SECURE" == 1 ]] || die "secrets: only with --secure (or INFRA_SECURE=1)"
+  secure_material
+  log "secure: material in $SECURE_DIR"
+}
+
 cmd_status() {
   local rc=0
   status_line kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_PORT" || rc=1
@@ -560,8 +622,8 @@ cmd_status() {
 main() {
   local cmd="${1:-}"
   case "$cmd" in
-    up | down | status) ;;
-    *) echo "usage: $0 up|down|status [--secure]" >&2; exit 2 ;;
+    up | down | status | secrets) ;;
+    *) echo "usage: $0 up|down|status|secrets [--secure]" >&2; exit 2 ;;
   esac
   mkdir -p "$INFRA_DIR" "$KAFKA_DIR" "$APICURIO_DIR" "$LOG_DIR"
   # Serialize up/down (e.g. two test runners calling `up` at once); status

@@ -11,6 +11,7 @@ const { Kafka, logLevel, AclResourceTypes, AclOperationTypes, AclPermissionTypes
   require('kafkajs');
 
 const dir = process.env.SECURE_DIR;
+if (!dir) throw new Error('SECURE_DIR must name the folder of ca.pem and admin.password');
 const topic = (name, fallback) => process.env[name] || fallback;
 const raw = topic('TOPIC_RAW', 'raw');
 const tokenized = topic('TOPIC_TOKENIZED', 'tokenized');
@@ -51,7 +52,12 @@ async function main() {
     clientId: 'infra-secure-setup',
     brokers: (process.env.KAFKA_BROKERS || 'localhost:9092').split(','),
     ssl: { ca: [readFileSync(join(dir, 'ca.pem'), 'utf8')] },
-    sasl: { mechanism: 'scram-sha-512', username: 'admin', password: readFileSync(join(dir, 'admin.password'), 'utf8').trim() },
+    // PLAIN for the docker-compose broker (no SCRAM users there); SCRAM-SHA-512 for infra.sh's.
+    sasl: {
+      mechanism: process.env.SECURE_SASL_MECHANISM || 'scram-sha-512',
+      username: 'admin',
+      password: readFileSync(join(dir, 'admin.password'), 'utf8').trim(),
+    },
     logLevel: logLevel.ERROR,
     retry: { retries: 5 },
   });

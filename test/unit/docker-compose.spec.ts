@@ -26,4 +26,23 @@ describe('docker-compose.kafka.yml', () => {
     expect(registry.environment.APICURIO_REST_DELETION_ARTIFACT_ENABLED).toBe('false');
     expect(JSON.stringify(registry.environment)).toMatch(/kafkasql/);
   });
+
+  describe('docker-compose.kafka.secure.yml (the secure overlay)', () => {
+    const secure = parse(readFileSync(join(projectRoot(), 'docker-compose.kafka.secure.yml'), 'utf8'));
+    const script = readFileSync(join(projectRoot(), 'infra', 'infra.sh'), 'utf8');
+
+    it('takes its broker settings from the file infra.sh secrets --secure writes, and mounts its secrets', () => {
+      expect(secure.services.kafka.env_file).toBe('.infra-secure/secure/docker-kafka.env');
+      expect(script).toContain('>"$SECURE_DIR/docker-kafka.env"');
+      expect(secure.services.kafka.volumes).toContain('./.infra-secure/docker-secrets:/etc/kafka/secrets:ro');
+      expect(script).toMatch(/KAFKA_ADVERTISED_LISTENERS=SASL_SSL:\/\/kafka:29092,SASL_SSL_HOST:\/\/localhost:9092/);
+      expect(script).toMatch(/KAFKA_AUTHORIZER_CLASS_NAME=org\.apache\.kafka\.metadata\.authorizer\.StandardAuthorizer/);
+    });
+
+    it('creates the ACLs with the same script as infra.sh, over PLAIN', () => {
+      const acls = secure.services['kafka-acls'];
+      expect(acls.command).toEqual(['node', 'infra/kafka/secure-setup.js']);
+      expect(acls.environment).toMatchObject({ KAFKA_BROKERS: 'kafka:29092', SECURE_SASL_MECHANISM: 'plain' });
+    });
+  });
 });
