@@ -166,6 +166,23 @@ describe('the pipeline over SASL_SSL with ACLs, registry credentials, API keys a
     expect(res.body.ids).toHaveLength(60);
   });
 
+  it('stops a service whose password is wrong, with one clear line and no retry storm', async () => {
+    const wrong = await startService('gateway', {
+      ...envFor('gateway'),
+      KAFKA_SASL_PASSWORD_FILE: file('wrong.password', 'not-the-password-0123'),
+    });
+    await Promise.race([
+      wrong.exited,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('the gateway did not stop')), 60_000)),
+    ]);
+    const log = logOf(wrong);
+    const refusals = log.match(/refused KAFKA_SASL_USERNAME=gateway/g) ?? [];
+    expect(refusals).toHaveLength(1);
+    expect(log).toMatch(/check KAFKA_SASL_\* \/ KAFKA_SSL_\* and the ACLs/);
+    expect(log).not.toMatch(/connect to Kafka at .* failed/);
+    expect(log).not.toContain('not-the-password-0123');
+  });
+
   it('never logs a secret in any service', () => {
     for (const service of Object.values(services)) {
       const log = logOf(service);
