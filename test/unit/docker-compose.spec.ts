@@ -36,7 +36,9 @@ describe('docker-compose.kafka.yml', () => {
       expect(script).toContain('>"$SECURE_DIR/docker-kafka.env"');
       expect(secure.services.kafka.volumes).toContain('./.infra-secure/docker-secrets:/etc/kafka/secrets:ro');
       expect(script).toMatch(/KAFKA_ADVERTISED_LISTENERS=SASL_SSL:\/\/kafka:29092,SASL_SSL_HOST:\/\/localhost:9092/);
-      expect(script).toMatch(/KAFKA_AUTHORIZER_CLASS_NAME=org\.apache\.kafka\.metadata\.authorizer\.StandardAuthorizer/);
+      expect(script).toMatch(
+        /KAFKA_AUTHORIZER_CLASS_NAME=org\.apache\.kafka\.metadata\.authorizer\.StandardAuthorizer/,
+      );
     });
 
     it('creates the ACLs with the same script as infra.sh, over PLAIN', () => {
