@@ -24,6 +24,14 @@ import { join } from 'node:path';
  * least-privilege ACLs (infra/infra.sh up --secure), each service its own principal with the password
  * in a file, the registry behind basic auth, gateway API keys, and signed predictions.
  */
+interface Answer {
+  id?: string;
+  model?: string;
+  category?: string;
+  predictions?: { model: string }[];
+  ids?: string[];
+}
+
 describe('the pipeline over SASL_SSL with ACLs, registry credentials, API keys and signed predictions', () => {
   const secrets = mkdtempSync(join(tmpdir(), 'secure-e2e-'));
   const API_KEY = `e2e-key-${uniqueSuffix()}-0123456789`;
@@ -60,7 +68,7 @@ describe('the pipeline over SASL_SSL with ACLs, registry credentials, API keys a
       headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
     });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
+    return { status: res.status, body: (await res.json()) as Answer };
   };
 
   async function ready(service: RunningService): Promise<void> {
@@ -156,7 +164,7 @@ describe('the pipeline over SASL_SSL with ACLs, registry credentials, API keys a
     const res = await post('/v1/predict', { texts });
     expect(res.status).toBe(200);
     expect(res.body.predictions).toHaveLength(20);
-    expect(res.body.predictions.every((p: { model: string }) => p.model === 'minilm-spam')).toBe(true);
+    expect(res.body.predictions!.every((p) => p.model === 'minilm-spam')).toBe(true);
   });
 
   it('accepts 60 texts of 64 KiB in one request (split across produce requests)', async () => {
@@ -171,10 +179,11 @@ describe('the pipeline over SASL_SSL with ACLs, registry credentials, API keys a
       ...envFor('gateway'),
       KAFKA_SASL_PASSWORD_FILE: file('wrong.password', 'not-the-password-0123'),
     });
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       wrong.exited,
-      new Promise((_, reject) => setTimeout(() => reject(new Error('the gateway did not stop')), 60_000)),
-    ]);
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the gateway did not stop')), 60_000))),
+    ]).finally(() => clearTimeout(timer));
     const log = logOf(wrong);
     const refusals = log.match(/refused KAFKA_SASL_USERNAME=gateway/g) ?? [];
     expect(refusals).toHaveLength(1);
