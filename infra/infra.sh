@@ -223,6 +223,7 @@ secure_material() {
   for user in gateway preprocessor inference admin; do
     {
       echo "KAFKA_BROKERS=localhost:$KAFKA_PORT"
+      echo "SCHEMA_REGISTRY_URL=$REGISTRY_URL"
       echo "KAFKA_SECURITY_PROTOCOL=SASL_SSL"
       echo "KAFKA_SSL_CA_FILE=$SECURE_DIR/ca.pem"
       echo "KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
