@@ -56,7 +56,11 @@ describe('Kafka security settings', () => {
       GATEWAY_API_KEYS: `${SECRET}-api-key`,
       PREDICTION_SIGNING_KEY: `${SECRET}-${'x'.repeat(32)}`,
     });
-    for (const text of [inspect(config, { depth: 10 }), JSON.stringify(config), String(config.registry.auth.password)]) {
+    for (const text of [
+      inspect(config, { depth: 10 }),
+      JSON.stringify(config),
+      String(config.registry.auth.password),
+    ]) {
       expect(text).not.toContain(SECRET);
       expect(text).toContain('[redacted]');
     }
