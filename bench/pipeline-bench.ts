@@ -28,11 +28,11 @@ export class BenchPipeline {
   }
 
   async connect(): Promise<void> {
-    this.kafka = createKafka(this.config.kafka.brokers, 'bench', logLevel.ERROR);
+    this.kafka = createKafka(this.config.kafka.brokers, 'bench', logLevel.ERROR, this.config.kafka.security);
     // Not idempotent: the paced runs keep several sends in flight, which kafkajs's idempotent producer does not support.
     this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await this.producer.connect();
-    this.codec = new AvroCodec(new SchemaRegistryAdapter(this.config.registry.url), {
+    this.codec = new AvroCodec(SchemaRegistryAdapter.fromConfig(this.config.registry), {
       raw: this.config.topics.raw,
       tokenized: this.config.topics.tokenized,
       prediction: this.config.topics.predictions,

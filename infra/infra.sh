@@ -4,6 +4,8 @@
 #   bash infra/infra.sh up      start both (downloads from Maven Central on first run)
 #   bash infra/infra.sh down    stop what `up` started (registry first, then Kafka)
 #   bash infra/infra.sh status  show what runs
+#   bash infra/infra.sh up --secure   (or INFRA_SECURE=1) a SASL_SSL broker with SCRAM users and
+#                                     least-privilege ACLs, state under .infra-secure/ (README "Security")
 #
 # Everything it creates lives under .infra/ (git-ignored): jars, data, pid files, logs.
 # Docker users can use docker-compose.kafka.yml instead; ports and URLs are the same.
@@ -13,7 +15,13 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INFRA_SRC="$REPO_ROOT/infra"
 
 # --- Settings (all overridable from the environment) -------------------------
-INFRA_DIR="${INFRA_DIR:-$REPO_ROOT/.infra}"
+INFRA_SECURE="${INFRA_SECURE:-0}"
+for arg in "$@"; do [[ "$arg" == "--secure" ]] && INFRA_SECURE=1; done
+if [[ "$INFRA_SECURE" == 1 ]]; then
+  INFRA_DIR="${INFRA_DIR:-$REPO_ROOT/.infra-secure}"
+else
+  INFRA_DIR="${INFRA_DIR:-$REPO_ROOT/.infra}"
+fi
 KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
 APICURIO_VERSION="${APICURIO_VERSION:-3.3.3}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
@@ -168,6 +176,179 @@ stop_pid() {
   log "$name: stopped"
 }
 
+
+# --- Secure mode (INFRA_SECURE=1 / --secure) ------------------------------------
+# A SASL_SSL client listener (SCRAM-SHA-256/512 and PLAIN over TLS), the KRaft controller on a
+# localhost SASL_PLAINTEXT (PLAIN) listener only the broker principal knows, StandardAuthorizer
+# with least-privilege ACLs (infra/kafka/secure-setup.js). Everything is generated here, locally:
+# a CA and the broker's certificate (openssl), one random password per principal.
+SECURE_DIR="$INFRA_DIR/secure"
+SECURE_USERS=(admin broker gateway preprocessor inference)
+
+secure_material() {
+  command -v openssl >/dev/null 2>&1 || die "openssl is required for --secure (certificates are generated locally)"
+  mkdir -p "$SECURE_DIR"
+  chmod 700 "$SECURE_DIR"
+  local user
+  for user in "${SECURE_USERS[@]}"; do
+    if [[ ! -s "$SECURE_DIR/$user.password" ]]; then
+      (umask 077 && openssl rand -hex 24 >"$SECURE_DIR/$user.password")
+    fi
+  done
+  if [[ ! -s "$SECURE_DIR/ca.pem" ]]; then
+    log "secure: generating a local CA and certificates in $SECURE_DIR"
+    (
+      cd "$SECURE_DIR"
+      umask 077
+      openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 825 -keyout ca.key -out ca.pem \
+        -subj "/CN=kafka-text-classifier local CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+      # "kafka": the broker's name on the docker-compose network (docker-compose.kafka.secure.yml).
+      printf 'subjectAltName=DNS:localhost,DNS:kafka,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >broker.ext
+      openssl req -newkey rsa:2048 -nodes -sha256 -keyout broker.key -out broker.csr -subj "/CN=localhost" 2>/dev/null
+      openssl x509 -req -sha256 -days 825 -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile broker.ext -out broker.pem 2>/dev/null
+      # A client certificate, for clusters that ask for one (mutual TLS); the broker here only requests it.
+      printf 'extendedKeyUsage=clientAuth\n' >client.ext
+      openssl req -newkey rsa:2048 -nodes -sha256 -keyout client.key -out client.csr -subj "/CN=client" 2>/dev/null
+      openssl x509 -req -sha256 -days 825 -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -extfile client.ext -out client.pem 2>/dev/null
+      # Kafka's PEM keystore: the private key (PKCS#8, unencrypted, readable by this user only) then the chain.
+      cat broker.key broker.pem ca.pem >broker-keystore.pem
+      rm -f broker.csr client.csr broker.ext client.ext
+      chmod 644 ca.pem
+    ) || die "secure: openssl could not generate the certificates"
+  fi
+  # Ready-made client settings per principal: `set -a; . .infra-secure/secure/gateway.env; set +a`.
+  for user in gateway preprocessor inference admin; do
+    {
+      echo "KAFKA_BROKERS=localhost:$KAFKA_PORT"
+      echo "SCHEMA_REGISTRY_URL=$REGISTRY_URL"
+      echo "KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+      echo "KAFKA_SSL_CA_FILE=$SECURE_DIR/ca.pem"
+      echo "KAFKA_SASL_MECHANISM=SCRAM-SHA-512"
+      echo "KAFKA_SASL_USERNAME=$user"
+      echo "KAFKA_SASL_PASSWORD_FILE=$SECURE_DIR/$user.password"
+      echo "KAFKA_CREATE_TOPICS=0"
+    } >"$SECURE_DIR/$user.env"
+  done
+  secure_docker_files
+  # For the Java tools (ApiVersions check).
+  (
+    umask 077
+    {
+      echo "security.protocol=SASL_SSL"
+      echo "sasl.mechanism=SCRAM-SHA-512"
+      echo "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$(cat "$SECURE_DIR/admin.password")\";"
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$SECURE_DIR/ca.pem"
+    } >"$SECURE_DIR/admin.properties"
+  )
+}
+
+# docker-compose.kafka.secure.yml: the same listeners, users and ACLs for the apache/kafka image
+# (PLAIN over TLS there: the image formats its storage itself, so SCRAM users cannot be added at
+# format time). Paths are the container's (/etc/kafka/secrets = this folder).
+secure_docker_files() {
+  local broker_pw plain_users="" user d=/etc/kafka/secrets
+  broker_pw="$(cat "$SECURE_DIR/broker.password")"
+  for user in "${SECURE_USERS[@]}"; do
+    plain_users+=" user_$user=\"$(cat "$SECURE_DIR/$user.password")\""
+  done
+  (
+    umask 077
+    {
+      echo "KAFKA_LISTENERS=SASL_SSL://:29092,SASL_SSL_HOST://:9092,CONTROLLER://:9093"
+      echo "KAFKA_ADVERTISED_LISTENERS=SASL_SSL://kafka:29092,SASL_SSL_HOST://localhost:9092"
+      echo "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SASL_SSL_HOST:SASL_SSL"
+      echo "KAFKA_INTER_BROKER_LISTENER_NAME=SASL_SSL"
+      echo "KAFKA_SASL_ENABLED_MECHANISMS=PLAIN"
+      echo "KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL=PLAIN"
+      echo "KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL=PLAIN"
+      echo "KAFKA_LISTENER_NAME_CONTROLLER_SASL_ENABLED_MECHANISMS=PLAIN"
+      echo "KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$broker_pw\" user_broker=\"$broker_pw\";"
+      echo "KAFKA_LISTENER_NAME_SASL__SSL_PLAIN_SASL_JAAS_CONFIG=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$broker_pw\"$plain_users;"
+      echo "KAFKA_LISTENER_NAME_SASL__SSL__HOST_PLAIN_SASL_JAAS_CONFIG=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;"
+      echo "KAFKA_SSL_KEYSTORE_TYPE=PEM"
+      echo "KAFKA_SSL_KEYSTORE_LOCATION=$d/broker-keystore.pem"
+      echo "KAFKA_SSL_TRUSTSTORE_TYPE=PEM"
+      echo "KAFKA_SSL_TRUSTSTORE_LOCATION=$d/ca.pem"
+      echo "KAFKA_SSL_CLIENT_AUTH=requested"
+      echo "KAFKA_AUTHORIZER_CLASS_NAME=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+      echo "KAFKA_SUPER_USERS=User:admin;User:broker"
+      echo "KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND=false"
+      echo "KAFKA_AUTO_CREATE_TOPICS_ENABLE=false"
+      echo "KAFKA_CONNECTION_FAILED_AUTHENTICATION_DELAY_MS=1000"
+    } >"$SECURE_DIR/docker-kafka.env"
+    {
+      echo "security.protocol=SASL_SSL"
+      echo "sasl.mechanism=PLAIN"
+      echo "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"$(cat "$SECURE_DIR/admin.password")\";"
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$d/ca.pem"
+    } >"$SECURE_DIR/docker-admin.properties"
+  )
+  # What the container reads, in a folder of its own: the image runs as another user (uid 1000),
+  # so these copies are readable by every local user (a dev machine's trade-off; on a shared host,
+  # chown them to 1000 and chmod 600 instead). docker-kafka.env is read by compose itself.
+  local out="$INFRA_DIR/docker-secrets"
+  mkdir -p "$out"
+  chmod 755 "$out"
+  cp "$SECURE_DIR/ca.pem" "$SECURE_DIR/broker-keystore.pem" "$out/"
+  mv "$SECURE_DIR/docker-admin.properties" "$out/admin.properties"
+  chmod 644 "$out"/*
+}
+
+secure_server_properties() {
+  local broker_pw plain_users="" user
+  broker_pw="$(cat "$SECURE_DIR/broker.password")"
+  for user in "${SECURE_USERS[@]}"; do
+    plain_users+=" user_$user=\"$(cat "$SECURE_DIR/$user.password")\""
+  done
+  echo "listeners=SASL_SSL://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
+  echo "advertised.listeners=SASL_SSL://localhost:$KAFKA_PORT"
+  echo "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+  echo "inter.broker.listener.name=SASL_SSL"
+  echo "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"
+  echo "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512"
+  echo "sasl.mechanism.controller.protocol=PLAIN"
+  echo "listener.name.controller.sasl.enabled.mechanisms=PLAIN"
+  echo "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$broker_pw\" user_broker=\"$broker_pw\";"
+  echo "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"$broker_pw\";"
+  echo "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  echo "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;"
+  echo "ssl.keystore.type=PEM"
+  echo "ssl.keystore.location=$SECURE_DIR/broker-keystore.pem"
+  echo "ssl.truststore.type=PEM"
+  echo "ssl.truststore.location=$SECURE_DIR/ca.pem"
+  echo "ssl.client.auth=requested"
+  echo "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+  echo "super.users=User:admin;User:broker"
+  echo "allow.everyone.if.no.acl.found=false"
+  # Topics are created by the admin (secure-setup.js), never by a client's metadata request.
+  echo "auto.create.topics.enable=false"
+  # A failed login answers after this delay, so a wrong password cannot be tried at speed.
+  echo "connection.failed.authentication.delay.ms=1000"
+}
+
+# `--add-scram` arguments: SCRAM-SHA-256 and -512 credentials for every principal, set at format time.
+secure_scram_args() {
+  local user pw mech
+  for user in "${SECURE_USERS[@]}"; do
+    pw="$(cat "$SECURE_DIR/$user.password")"
+    for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+      printf '%s\n' "--add-scram" "$mech=[name=$user,password=$pw]"
+    done
+  done
+}
+
+# Topics and least-privilege ACLs, through the admin principal (kafkajs from node_modules).
+secure_setup() {
+  command -v node >/dev/null 2>&1 || die "node is required for --secure (ACLs are created by infra/kafka/secure-setup.js)"
+  KAFKA_BROKERS="localhost:$KAFKA_PORT" SECURE_DIR="$SECURE_DIR" node "$INFRA_SRC/kafka/secure-setup.js" ||
+    die "secure: could not create the topics and ACLs"
+}
+
 # --- Kafka ----------------------------------------------------------------------
 KAFKA_MARKER="kafka.Kafka"
 KAFKA_CP="$KAFKA_LIBS/*"
@@ -190,8 +371,11 @@ kafka_ready() {
 
 # One real request after a fresh start: ApiVersions from the Kafka CLI classes.
 kafka_api_check() {
+  local extra=()
+  [[ "$INFRA_SECURE" == 1 ]] && extra=(--command-config "$SECURE_DIR/admin.properties")
   "$JAVA_KAFKA" -Xmx128m -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
-    kafka.admin.BrokerApiVersionsCommand --bootstrap-server "localhost:$KAFKA_PORT" >/dev/null 2>&1
+    kafka.admin.BrokerApiVersionsCommand --bootstrap-server "localhost:$KAFKA_PORT" \
+    "${extra[@]}" >/dev/null 2>&1
 }
 
 kafka_download() {
@@ -218,10 +402,15 @@ kafka_configure() {
     echo
     echo "# --- appended by infra/infra.sh ---"
     echo "log.dirs=$KAFKA_DATA"
-    echo "listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
-    echo "advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT"
     echo "controller.quorum.voters=1@localhost:$KAFKA_CONTROLLER_PORT"
+    if [[ "$INFRA_SECURE" == 1 ]]; then
+      secure_server_properties
+    else
+      echo "listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
+      echo "advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT"
+    fi
   } >"$KAFKA_DIR/server.properties"
+  chmod 600 "$KAFKA_DIR/server.properties"
 
   # KRaft needs its storage formatted once with a cluster id; keep the id so
   # restarts reuse the same data (and the schemas stored in it).
@@ -234,8 +423,10 @@ kafka_configure() {
   fi
   if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
     log "kafka: formatting storage in $KAFKA_DATA"
+    local scram=()
+    [[ "$INFRA_SECURE" == 1 ]] && mapfile -t scram < <(secure_scram_args)
     "$JAVA_KAFKA" -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
-      kafka.tools.StorageTool format --ignore-formatted \
+      kafka.tools.StorageTool format --ignore-formatted "${scram[@]}" \
       -t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" \
       >"$LOG_DIR/kafka-format.log" 2>&1 ||
       { tail -n 20 "$LOG_DIR/kafka-format.log" >&2; die "kafka storage format failed (see $LOG_DIR/kafka-format.log)"; }
@@ -261,6 +452,7 @@ kafka_up() {
   JAVA_KAFKA="$(kafka_java)"
   kafka_download
   mkdir -p "$KAFKA_DATA"
+  [[ "$INFRA_SECURE" == 1 ]] && secure_material
   kafka_configure
 
   log "kafka: starting Kafka $KAFKA_VERSION (KRaft, localhost:$KAFKA_PORT) with $JAVA_KAFKA"
@@ -279,6 +471,7 @@ kafka_up() {
     log "kafka: no ApiVersions answer yet (attempt $attempt of 5); retrying"
     sleep 2
   done
+  [[ "$INFRA_SECURE" == 1 ]] && secure_setup
   log "kafka: ready on localhost:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), $((SECONDS - t0))s)"
 }
 
@@ -334,35 +527,49 @@ apicurio_up() {
   fi
   port_open "$APICURIO_MGMT_PORT" &&
     die "apicurio: management port $APICURIO_MGMT_PORT is in use by another process; free it or set APICURIO_MGMT_PORT"
-  port_open "${APICURIO_KAFKA_BOOTSTRAP##*:}" ||
-    die "apicurio: Kafka ($APICURIO_KAFKA_BOOTSTRAP) is not reachable; the registry stores its schemas there"
+  if [[ "$INFRA_SECURE" != 1 ]]; then
+    port_open "${APICURIO_KAFKA_BOOTSTRAP##*:}" ||
+      die "apicurio: Kafka ($APICURIO_KAFKA_BOOTSTRAP) is not reachable; the registry stores its schemas there"
+  fi
 
   local java
   java="$(apicurio_java)"
   apicurio_download
   mkdir -p "$APICURIO_DIR/tmp"
 
-  log "apicurio: starting Apicurio Registry $APICURIO_VERSION (kafkasql on $APICURIO_KAFKA_BOOTSTRAP) with $java"
   local t0=$SECONDS
-  # Quarkus reads its settings from env vars; kafkasql keeps every schema in the
-  # Kafka topic "kafkasql-journal", so restarts keep what was registered.
-  # Deletion is enabled so tests can clean up subjects (DELETE /subjects/...).
+  # Quarkus reads its settings from env vars. The registry listens on localhost only; deletes are
+  # off, and so is changing settings (such as deletes) at runtime through its admin API, which
+  # has no authentication here.
   local settings=(
     QUARKUS_HTTP_PORT="$APICURIO_PORT"
+    QUARKUS_HTTP_HOST=127.0.0.1
     QUARKUS_MANAGEMENT_PORT="$APICURIO_MGMT_PORT"
-    APICURIO_STORAGE_KIND=kafkasql
-    APICURIO_KAFKASQL_BOOTSTRAP_SERVERS="$APICURIO_KAFKA_BOOTSTRAP"
-    # Startup waits for at least one empty poll of the snapshots topic; 1 s
-    # instead of 5 s saves ~8 s per start and changes nothing else for dev use.
-    APICURIO_KAFKASQL_CONSUMER_POLL_TIMEOUT=1000
+    QUARKUS_MANAGEMENT_HOST=127.0.0.1
     APICURIO_STORAGE_SNAPSHOT_LOCATION="$APICURIO_DIR/tmp"
     APICURIO_IMPORT_WORK_DIR="$APICURIO_DIR/tmp"
-    APICURIO_REST_DELETION_GROUP_ENABLED=true
-    APICURIO_REST_DELETION_ARTIFACT_ENABLED=true
-    APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=true
+    APICURIO_CONFIG_DYNAMIC_ALLOW_ALL=false
+    APICURIO_REST_DELETION_GROUP_ENABLED=false
+    APICURIO_REST_DELETION_ARTIFACT_ENABLED=false
+    APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=false
     # The built-in log format has a broken date pattern ("2025-11+00-28").
     QUARKUS_LOG_CONSOLE_FORMAT='%d{yyyy-MM-dd HH:mm:ss,SSS} %-5p [%c{3.}] (%t) %s%e%n'
   )
+  if [[ "$INFRA_SECURE" == 1 ]]; then
+    # The secure broker admits only its SCRAM principals over TLS; the registry keeps its schemas
+    # in an H2 file of its own instead (the services register theirs again at boot).
+    mkdir -p "$APICURIO_DIR/h2"
+    log "apicurio: starting Apicurio Registry $APICURIO_VERSION (H2 file storage) with $java"
+    settings+=(APICURIO_STORAGE_KIND=sql APICURIO_STORAGE_SQL_KIND=h2
+      APICURIO_DATASOURCE_URL="jdbc:h2:file:$APICURIO_DIR/h2/registry")
+  else
+    log "apicurio: starting Apicurio Registry $APICURIO_VERSION (kafkasql on $APICURIO_KAFKA_BOOTSTRAP) with $java"
+    # kafkasql keeps every schema in the Kafka topic "kafkasql-journal", so restarts keep what was
+    # registered. Startup waits for at least one empty poll of the snapshots topic; 1 s instead of
+    # 5 s saves ~8 s per start and changes nothing else for dev use.
+    settings+=(APICURIO_STORAGE_KIND=kafkasql APICURIO_KAFKASQL_BOOTSTRAP_SERVERS="$APICURIO_KAFKA_BOOTSTRAP"
+      APICURIO_KAFKASQL_CONSUMER_POLL_TIMEOUT=1000)
+  fi
   # SerialGC: a single-user dev registry does not need G1; on 2 cores it
   # starts ~25% faster and uses ~60 MB less RSS.
   # shellcheck disable=SC2086 # heap options are intentionally word-split
@@ -405,6 +612,13 @@ status_line() {
   fi
 }
 
+# Certificates, passwords and settings of secure mode only (for docker-compose.kafka.secure.yml).
+cmd_secrets() {
+  [[ "$INFRA_SECURE" == 1 ]] || die "secrets: only with --secure (or INFRA_SECURE=1)"
+  secure_material
+  log "secure: material in $SECURE_DIR"
+}
+
 cmd_status() {
   local rc=0
   status_line kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_PORT" || rc=1
@@ -416,8 +630,8 @@ cmd_status() {
 main() {
   local cmd="${1:-}"
   case "$cmd" in
-    up | down | status) ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    up | down | status | secrets) ;;
+    *) echo "usage: $0 up|down|status|secrets [--secure]" >&2; exit 2 ;;
   esac
   mkdir -p "$INFRA_DIR" "$KAFKA_DIR" "$APICURIO_DIR" "$LOG_DIR"
   # Serialize up/down (e.g. two test runners calling `up` at once); status

@@ -6,8 +6,13 @@ import { logLevel } from 'kafkajs';
 /** What both CLIs need: the validated config, a kafkajs client and the codec. */
 export function cliContext(clientSuffix: string) {
   const config: AppConfig = loadConfig();
-  const kafka = createKafka(config.kafka.brokers, `${config.kafka.clientId}-${clientSuffix}`, logLevel.ERROR);
-  const codec = new AvroCodec(new SchemaRegistryAdapter(config.registry.url), {
+  const kafka = createKafka(
+    config.kafka.brokers,
+    `${config.kafka.clientId}-${clientSuffix}`,
+    logLevel.ERROR,
+    config.kafka.security,
+  );
+  const codec = new AvroCodec(SchemaRegistryAdapter.fromConfig(config.registry), {
     raw: config.topics.raw,
     tokenized: config.topics.tokenized,
     prediction: config.topics.predictions,

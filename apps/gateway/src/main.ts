@@ -5,21 +5,34 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { APP_CONFIG, GatewayConfig } from '@app/config';
 import { json } from 'express';
 import { GatewayModule } from './gateway.module';
+import { applyServerTimeouts, httpGuard, verifyUtf8 } from './http/http-guard';
 import { bodyParserErrors, JsonErrorFilter } from './http/json-error.filter';
+import { startMetricsServer } from './http/metrics-server';
 
 async function bootstrap(): Promise<void> {
   // Our own JSON parser, so that its size limit and parse errors answer in the API's error format.
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule, { bodyParser: false });
   const config = app.get<GatewayConfig>(APP_CONFIG);
-  app.use(json({ limit: config.limits.maxBodyBytes, type: () => true }));
+  const logger = new Logger('gateway');
+  app.disable('x-powered-by');
+  // Headers, CORS, API keys, rate limit, media type (README, "Security"), then the body itself.
+  app.use(...httpGuard(config));
+  app.use(json({ limit: config.limits.maxBodyBytes, type: 'application/json', verify: verifyUtf8 }));
   app.use(bodyParserErrors);
   app.useGlobalFilters(new JsonErrorFilter());
-  const logger = new Logger('gateway');
   // SIGTERM or SIGINT (Ctrl-C): Nest's shutdown hooks close HTTP and Kafka, then the process exits with 0.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
-  await app.listen(config.ports.gateway);
-  logger.log(`gateway listening on http://localhost:${config.ports.gateway}`);
+  applyServerTimeouts(app.getHttpServer(), config);
+  await app.listen(config.ports.gateway, config.ports.host);
+  if (config.gateway.metricsPort !== 0) {
+    await startMetricsServer(app, config.gateway.metricsPort, config.ports.host);
+    logger.log(`metrics on http://${config.ports.host}:${config.gateway.metricsPort}/metrics`);
+  }
+  logger.log(
+    `gateway listening on http://${config.ports.host}:${config.ports.gateway}` +
+      `${config.gateway.apiKeys.length > 0 ? ` (${config.gateway.apiKeys.length} API keys)` : ' (no API keys: open)'}`,
+  );
 }
 
 bootstrap().catch((error: unknown) => {

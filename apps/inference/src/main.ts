@@ -13,7 +13,7 @@ async function bootstrap(): Promise<void> {
   // committed) and leaves its group; then the process exits with 0.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
-  await app.listen(config.ports.inference);
+  await app.listen(config.ports.inference, config.ports.host);
   logger.log(
     `${config.topics.tokenized} → ${config.topics.predictions} (batch ≤ ${config.batch.maxSize}, wait ≤ ${config.batch.maxWaitMs} ms, ≤ ${config.batch.maxTokens} tokens); health on :${config.ports.inference}`,
   );

@@ -13,7 +13,7 @@ async function bootstrap(): Promise<void> {
   // group; then the process exits with 0.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
-  await app.listen(config.ports.preprocessor);
+  await app.listen(config.ports.preprocessor, config.ports.host);
   logger.log(`${config.topics.raw} → ${config.topics.tokenized}; health on :${config.ports.preprocessor}`);
 }
 

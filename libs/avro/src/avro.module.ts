@@ -61,7 +61,7 @@ export class SchemaRegistration implements OnModuleInit, OnApplicationShutdown {
     {
       provide: SchemaRegistryAdapter,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => new SchemaRegistryAdapter(config.registry.url),
+      useFactory: (config: AppConfig) => SchemaRegistryAdapter.fromConfig(config.registry),
     },
     {
       provide: AvroCodec,

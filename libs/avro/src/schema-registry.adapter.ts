@@ -1,6 +1,8 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { retry } from '@app/common';
+import type { RegistryAuth } from '@app/config';
 import type { Type } from 'avsc';
+import type { Middleware } from 'mappersmith';
 import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 import { RegistryUnavailableError, SchemaIncompatibleError } from './codec.errors';
 import { toRegistryError } from './registry-errors';
@@ -20,18 +22,31 @@ export type CompatibilityLevel = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' 
  */
 export class SchemaRegistryAdapter {
   private readonly client: SchemaRegistry;
+  /** The Authorization header's value; kept out of every message and log. */
+  readonly #authorization?: string;
 
   constructor(
     readonly url: string,
     private readonly timeoutMs = 5_000,
+    auth: RegistryAuth = {},
   ) {
+    this.#authorization = authorizationHeader(auth);
+    const header = this.#authorization;
+    const authMiddleware: Middleware = () => ({
+      prepareRequest: (next) => next().then((request) => request.enhance({ headers: { authorization: header ?? '' } })),
+    });
     // A registry can accept a request and never answer it (seen with Apicurio's kafkasql storage under
     // load): every call has a deadline, so callers get a RegistryUnavailableError instead of a hang.
     this.client = new SchemaRegistry({
       host: url,
       retry: { retries: 2, maxRetryTimeInSecs: 2 },
-      middlewares: [TimeoutMiddleware(timeoutMs)],
+      middlewares: [TimeoutMiddleware(timeoutMs), ...(header ? [authMiddleware] : [])],
     });
+  }
+
+  /** From the validated settings: the URL and its credentials (given apart, never inside the URL). */
+  static fromConfig(registry: { url: string; auth: RegistryAuth }, timeoutMs = 5_000): SchemaRegistryAdapter {
+    return new SchemaRegistryAdapter(registry.url, timeoutMs, registry.auth);
   }
 
   async setCompatibility(subject: string, level: CompatibilityLevel): Promise<void> {
@@ -125,7 +140,11 @@ export class SchemaRegistryAdapter {
       try {
         response = await fetch(`${this.url}${path}`, {
           method,
-          headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json', Accept: 'application/json' },
+          headers: {
+            'Content-Type': 'application/vnd.schemaregistry.v1+json',
+            Accept: 'application/json',
+            ...(this.#authorization ? { Authorization: this.#authorization } : {}),
+          },
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(this.timeoutMs),
         });
@@ -146,4 +165,12 @@ export class SchemaRegistryAdapter {
       return text ? (JSON.parse(text) as unknown) : undefined;
     });
   }
+}
+
+function authorizationHeader(auth: RegistryAuth): string | undefined {
+  if (auth.token) return `Bearer ${auth.token.reveal()}`;
+  if (auth.username && auth.password) {
+    return `Basic ${Buffer.from(`${auth.username}:${auth.password.reveal()}`).toString('base64')}`;
+  }
+  return undefined;
 }

@@ -13,7 +13,7 @@ describe('loadConfig', () => {
     expect(config.kafka.brokers).toEqual(['localhost:9092']);
     expect(config.registry.url).toBe('http://localhost:8081/apis/ccompat/v7');
     expect(config.topics).toMatchObject({ raw: 'raw', tokenized: 'tokenized', predictions: 'predictions' });
-    expect(config.ports).toEqual({ gateway: 3000, preprocessor: 3001, inference: 3002 });
+    expect(config.ports).toEqual({ gateway: 3000, preprocessor: 3001, inference: 3002, host: '0.0.0.0' });
     expect(config.inference.device).toBe('auto');
     expect(config.kafka).toMatchObject({ fetchMinBytes: 65536, fetchMaxWaitMs: 20 });
     expect(config.model.dir).toMatch(/models\/minilm-spam$/);

@@ -2,6 +2,15 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import { projectRoot } from './project-root';
 import { Env, readBrokers, readEnum, readInt, readString, readTopic, readUrl } from './env-readers';
+import { Secret } from './secret';
+import {
+  KafkaSecurity,
+  loadKafkaSecurity,
+  loadRegistryAuth,
+  loadSigningKey,
+  readSecret,
+  RegistryAuth,
+} from './security-config';
 
 export const INFERENCE_DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 export type InferenceDevice = (typeof INFERENCE_DEVICES)[number];
@@ -30,10 +39,19 @@ export interface CommonConfig {
     healthWindowMs: number;
     /** A crashed consumer is restarted after a backoff that doubles up to this. */
     restartMaxBackoffMs: number;
+    /** TLS and SASL (README, "Security"). */
+    security: KafkaSecurity;
+    /** Whether services create missing topics (off where an operator owns them, or ACLs forbid it). */
+    createTopics: boolean;
+    /** The broker's max.message.bytes: the gateway's limits are checked against it at boot. */
+    maxMessageBytes: number;
   };
-  registry: { url: string };
+  registry: { url: string; auth: RegistryAuth };
+  /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
+  signingKey?: Secret;
   topics: { raw: string; tokenized: string; predictions: string; partitions: number };
-  ports: { gateway: number; preprocessor: number; inference: number };
+  /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
+  ports: { gateway: number; preprocessor: number; inference: number; host: string };
   delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
 }
 
@@ -51,9 +69,35 @@ export interface StageConfig extends CommonConfig {
 }
 
 export interface GatewayConfig extends CommonConfig {
-  limits: { maxTextBytes: number; maxBodyBytes: number; maxTextsPerRequest: number; predictTimeoutMs: number };
-  /** A produce that Kafka does not acknowledge within this bound is answered 503. */
-  gateway: { produceTimeoutMs: number };
+  limits: {
+    maxTextBytes: number;
+    maxBodyBytes: number;
+    maxTextsPerRequest: number;
+    predictTimeoutMs: number;
+    maxMetadataEntries: number;
+    /** UTF-8 bytes of a metadata map's keys and values together. */
+    maxMetadataBytes: number;
+  };
+  gateway: {
+    /** A produce that Kafka does not acknowledge within this bound is answered 503. */
+    produceTimeoutMs: number;
+    /** Accepted API keys (empty: no keys asked). */
+    apiKeys: Secret[];
+    /** A separate port for /metrics (0: /metrics is on the main port). */
+    metricsPort: number;
+    /** /metrics on the main port asks for an API key. */
+    metricsRequireKey: boolean;
+    /** Requests per second per API key (or client address without keys); 0 = no limit. */
+    rateLimitPerSecond: number;
+    rateLimitBurst: number;
+    /** Texts waiting for a prediction above which /predict answers 503 at once. */
+    maxPendingReplies: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    /** Origins allowed by CORS; empty = no CORS headers (browsers block cross-site calls). */
+    corsOrigins: string[];
+  };
 }
 
 export interface PreprocessorConfig extends StageConfig {
@@ -78,6 +122,7 @@ export type AppConfig = GatewayConfig & PreprocessorConfig & InferenceConfig;
 
 export function loadCommonConfig(env: Env = process.env): CommonConfig {
   const sessionTimeoutMs = readInt(env, 'KAFKA_SESSION_TIMEOUT_MS', 6_000, 6_000, 300_000);
+  const registryUrl = readUrl(env, 'SCHEMA_REGISTRY_URL', 'http://localhost:8081/apis/ccompat/v7');
   const config: CommonConfig = {
     kafka: {
       brokers: readBrokers(env, 'KAFKA_BROKERS', 'localhost:9092'),
@@ -93,8 +138,13 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       rebalanceTimeoutMs: readInt(env, 'KAFKA_REBALANCE_TIMEOUT_MS', 30_000, 1_000, 600_000),
       healthWindowMs: readInt(env, 'KAFKA_HEALTH_WINDOW_MS', 3_000, 500, 600_000),
       restartMaxBackoffMs: readInt(env, 'KAFKA_RESTART_MAX_BACKOFF_MS', 2_000, 100, 600_000),
+      security: loadKafkaSecurity(env),
+      createTopics: readEnum(env, 'KAFKA_CREATE_TOPICS', '1', ['0', '1'] as const) === '1',
+      // Kafka's default message.max.bytes (1 MiB + 12).
+      maxMessageBytes: readInt(env, 'KAFKA_MAX_MESSAGE_BYTES', 1_048_588, 65_536, 1_000_000_000),
     },
-    registry: { url: readUrl(env, 'SCHEMA_REGISTRY_URL', 'http://localhost:8081/apis/ccompat/v7') },
+    registry: { url: registryUrl, auth: loadRegistryAuth(env, registryUrl) },
+    signingKey: loadSigningKey(env),
     topics: {
       raw: readTopic(env, 'TOPIC_RAW', 'raw'),
       tokenized: readTopic(env, 'TOPIC_TOKENIZED', 'tokenized'),
@@ -105,6 +155,7 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       gateway: readInt(env, 'GATEWAY_PORT', 3000, 0, 65535),
       preprocessor: readInt(env, 'PREPROCESSOR_PORT', 3001, 0, 65535),
       inference: readInt(env, 'INFERENCE_PORT', 3002, 0, 65535),
+      host: readString(env, 'HTTP_HOST', '0.0.0.0'),
     },
     delivery: {
       maxRetries: readInt(env, 'DELIVERY_MAX_RETRIES', 5, 0, 100),
@@ -140,17 +191,78 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
 
 const readMaxTextBytes = (env: Env) => readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000);
 
+// Room in a raw record for its id, timestamps, source, Avro framing and the record's own overhead.
+const RECORD_OVERHEAD_BYTES = 4_096;
+
 export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
-  return {
-    ...loadCommonConfig(env),
+  const common = loadCommonConfig(env);
+  const predictTimeoutMs = readInt(env, 'PREDICT_TIMEOUT_MS', 10_000, 1, 600_000);
+  const apiKeys = readApiKeys(env);
+  const rateLimitPerSecond = readInt(env, 'RATE_LIMIT_PER_SECOND', 0, 0, 1_000_000);
+  const config: GatewayConfig = {
+    ...common,
     limits: {
       maxTextBytes: readMaxTextBytes(env),
       maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 4_194_304, 1024, 100_000_000),
       maxTextsPerRequest: readInt(env, 'MAX_TEXTS_PER_REQUEST', 256, 1, 100_000),
-      predictTimeoutMs: readInt(env, 'PREDICT_TIMEOUT_MS', 10_000, 1, 600_000),
+      predictTimeoutMs,
+      maxMetadataEntries: readInt(env, 'MAX_METADATA_ENTRIES', 64, 0, 10_000),
+      maxMetadataBytes: readInt(env, 'MAX_METADATA_BYTES', 16_384, 0, 10_000_000),
     },
-    gateway: { produceTimeoutMs: readInt(env, 'PRODUCE_TIMEOUT_MS', 5_000, 1, 600_000) },
+    gateway: {
+      produceTimeoutMs: readInt(env, 'PRODUCE_TIMEOUT_MS', 5_000, 1, 600_000),
+      apiKeys,
+      metricsPort: readInt(env, 'METRICS_PORT', 0, 0, 65535),
+      metricsRequireKey:
+        readEnum(env, 'METRICS_REQUIRE_KEY', apiKeys.length > 0 ? '1' : '0', ['0', '1'] as const) === '1',
+      rateLimitPerSecond,
+      rateLimitBurst: readInt(env, 'RATE_LIMIT_BURST', Math.max(1, rateLimitPerSecond * 2), 1, 10_000_000),
+      maxPendingReplies: readInt(env, 'MAX_PENDING_REPLIES', 10_000, 1, 10_000_000),
+      headersTimeoutMs: readInt(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      // A request body must arrive within this; the answer may take PREDICT_TIMEOUT_MS more.
+      requestTimeoutMs: readInt(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      keepAliveTimeoutMs: readInt(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+      corsOrigins: readString(env, 'CORS_ORIGINS', '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    },
   };
+  if (config.gateway.headersTimeoutMs > config.gateway.requestTimeoutMs) {
+    throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS', 'must not exceed HTTP_REQUEST_TIMEOUT_MS');
+  }
+  if (config.gateway.metricsPort !== 0 && config.gateway.metricsPort === config.ports.gateway) {
+    throw new ConfigError('METRICS_PORT', 'must differ from GATEWAY_PORT');
+  }
+  if (config.gateway.metricsRequireKey && apiKeys.length === 0) {
+    throw new ConfigError('METRICS_REQUIRE_KEY', 'is 1 but no GATEWAY_API_KEYS are set');
+  }
+  // Every request within the documented limits must fit in records the broker accepts.
+  const largestRecord = config.limits.maxTextBytes + config.limits.maxMetadataBytes + RECORD_OVERHEAD_BYTES;
+  if (largestRecord > common.kafka.maxMessageBytes) {
+    throw new ConfigError(
+      'MAX_TEXT_BYTES',
+      `+ MAX_METADATA_BYTES + ${RECORD_OVERHEAD_BYTES} bytes of record overhead (${largestRecord}) must not exceed KAFKA_MAX_MESSAGE_BYTES=${common.kafka.maxMessageBytes}`,
+    );
+  }
+  return config;
+}
+
+/** GATEWAY_API_KEYS (comma-separated) or GATEWAY_API_KEYS_FILE (one per line or comma-separated, `#` comments). */
+function readApiKeys(env: Env): Secret[] {
+  const text = readSecret(env, 'GATEWAY_API_KEYS')?.reveal() ?? '';
+  const keys = text
+    .split(/\r?\n/)
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((k) => k.trim())
+    .filter(Boolean);
+  for (const key of keys) {
+    if (key.length < 16 || !/^[\x21-\x7e]+$/.test(key)) {
+      throw new ConfigError('GATEWAY_API_KEYS', 'has a key under 16 characters or with spaces/control characters');
+    }
+  }
+  return keys.map((k) => new Secret(k));
 }
 
 export function loadPreprocessorConfig(env: Env = process.env): PreprocessorConfig {

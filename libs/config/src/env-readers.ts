@@ -1,4 +1,5 @@
 import { ConfigError } from './config.errors';
+import { redactUrl } from './secret';
 
 export type Env = Record<string, string | undefined>;
 
@@ -37,7 +38,7 @@ export function readUrl(env: Env, name: string, fallback: string): string {
     const url = new URL(value);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
   } catch {
-    throw new ConfigError(name, `must be an http(s) URL, got "${value}"`);
+    throw new ConfigError(name, `must be an http(s) URL, got "${redactUrl(value)}"`);
   }
   return value.replace(/\/+$/, '');
 }

@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, logLevel, LogEntry } from 'kafkajs';
+import type { KafkaSecurity } from '@app/config';
+import { Kafka, KafkaConfig, logLevel, LogEntry, SASLOptions } from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
 
 /**
  * kafkajs warns on every idempotent producer whose client limits retries. Here a send that kafkajs
@@ -18,13 +20,43 @@ function nestLog(logger: Logger, { namespace, level, log }: LogEntry): void {
   else logger.debug(line);
 }
 
+/** kafkajs's `ssl` and `sasl` options from the validated settings (README, "Security"). */
+export function kafkaSecurityOptions(security?: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  if (!security || security.protocol === 'PLAINTEXT') return {};
+  const options: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (security.tls) {
+    const { ca, cert, key, keyPassword, rejectUnauthorized } = security.tls;
+    const tls: ConnectionOptions = { rejectUnauthorized };
+    if (ca) tls.ca = [ca];
+    if (cert && key) Object.assign(tls, { cert, key, passphrase: keyPassword?.reveal() });
+    options.ssl = tls;
+  }
+  const sasl = security.sasl;
+  if (sasl?.mechanism === 'OAUTHBEARER') {
+    options.sasl = {
+      mechanism: 'oauthbearer',
+      oauthBearerProvider: () => Promise.resolve({ value: sasl.token().reveal() }),
+    };
+  } else if (sasl) {
+    const mechanism = sasl.mechanism.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    options.sasl = { mechanism, username: sasl.username, password: sasl.password.reveal() } as SASLOptions;
+  }
+  return options;
+}
+
 /** A kafkajs client that logs through Nest's logger instead of its own JSON lines. */
-export function createKafka(brokers: string[], clientId: string, level = logLevel.WARN): Kafka {
+export function createKafka(
+  brokers: string[],
+  clientId: string,
+  level = logLevel.WARN,
+  security?: KafkaSecurity,
+): Kafka {
   const logger = new Logger('kafkajs');
   return new Kafka({
     clientId,
     brokers,
     logLevel: level,
+    ...kafkaSecurityOptions(security),
     // Short waits between attempts, so that a broker that is back is found again within ~2 s.
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 2_000 },
     logCreator: () => (entry) => nestLog(logger, entry),

@@ -41,3 +41,23 @@ export function isRebalancing(error: unknown): boolean {
   const type = (error as KafkaErrorLike | undefined)?.type;
   return type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION';
 }
+
+const ACCESS_DENIED = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+]);
+
+/**
+ * The broker refused this client's credentials or its ACLs refuse the operation: retrying with the
+ * same settings cannot help, so it is reported once and not retried (no retry storm, no lockout).
+ */
+export function isAccessDenied(error: unknown): boolean {
+  for (const e of chain(error)) {
+    if (e.name === 'KafkaJSSASLAuthenticationError') return true;
+    if (e.type && ACCESS_DENIED.has(e.type)) return true;
+  }
+  return false;
+}

@@ -133,4 +133,29 @@ describe('KafkaProducerAdapter', () => {
     await expect(small).resolves.toBeUndefined();
     await expect(large).rejects.toBe(tooLarge);
   });
+
+  it('sends one send larger than a request as several requests, in order, and resolves after the last', async () => {
+    const { kafka, producers } = fakeKafka();
+    const adapter = new KafkaProducerAdapter(kafka);
+    await adapter.connect();
+    // 60 texts of 64 KiB (3.9 MB): within the gateway's limits, far over the broker's 1 MiB per request.
+    const big = Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, value: Buffer.alloc(65_536, i) }));
+    let done = false;
+    const sent = adapter.send('raw', big).then(() => (done = true));
+    const p = producers[0];
+    const seen: string[] = [];
+    while (seen.length < 60) {
+      await flush();
+      const call = p.calls[seen.length === 0 ? 0 : p.calls.length - 1];
+      const messages = call.topicMessages.flatMap((t) => t.messages);
+      const bytes = messages.length * (65_536 + 64);
+      expect(bytes).toBeLessThanOrEqual(512 * 1024 + 65_536 + 64);
+      seen.push(...messages.map((m) => String(m.key)));
+      expect(done).toBe(false);
+      call.release();
+    }
+    await sent;
+    expect(seen).toEqual(big.map((m) => m.key));
+    expect(p.calls.length).toBeGreaterThanOrEqual(8);
+  });
 });

@@ -70,10 +70,12 @@ export class KafkaProducerAdapter {
   sendBatch(batches: TopicMessages[]): Promise<void> {
     const nonEmpty = batches.filter((b) => b.messages.length > 0);
     if (nonEmpty.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batches: nonEmpty, resolve, reject });
-      void this.write();
-    });
+    // A send larger than one request (60 texts of 64 KiB) goes as several requests, in order.
+    const parts = splitBySize(nonEmpty, MAX_REQUEST_BYTES).map(
+      (part) => new Promise<void>((resolve, reject) => this.queue.push({ batches: part, resolve, reject })),
+    );
+    void this.write();
+    return Promise.all(parts).then(() => undefined);
   }
 
   private async write(): Promise<void> {
@@ -138,9 +140,40 @@ export class KafkaProducerAdapter {
 
 function sizeOf(send: PendingSend): number {
   let bytes = 0;
-  for (const batch of send.batches)
-    for (const m of batch.messages) bytes += byteLength(m.value) + byteLength(m.key) + 64; // + record overhead
+  for (const batch of send.batches) for (const m of batch.messages) bytes += messageSize(m);
   return bytes;
+}
+
+function messageSize(m: Message): number {
+  let bytes = byteLength(m.value) + byteLength(m.key) + 64; // + record overhead
+  for (const [name, value] of Object.entries(m.headers ?? {})) {
+    bytes += Buffer.byteLength(name) + (Array.isArray(value) ? value : [value]).reduce((n, v) => n + byteLength(v), 0);
+  }
+  return bytes;
+}
+
+/** The batches cut into parts of at most `limit` bytes (a single larger message is a part of its own). */
+export function splitBySize(batches: TopicMessages[], limit: number): TopicMessages[][] {
+  const parts: TopicMessages[][] = [];
+  let part: TopicMessages[] = [];
+  let bytes = 0;
+  for (const { topic, messages } of batches) {
+    let current: TopicMessages | undefined;
+    for (const message of messages) {
+      const size = messageSize(message);
+      if (bytes > 0 && bytes + size > limit) {
+        parts.push(part);
+        part = [];
+        bytes = 0;
+        current = undefined;
+      }
+      if (!current) part.push((current = { topic, messages: [] }));
+      current.messages.push(message);
+      bytes += size;
+    }
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 function byteLength(value: Buffer | string | null | undefined): number {

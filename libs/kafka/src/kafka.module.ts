@@ -3,6 +3,7 @@ import { errorMessage, retry } from '@app/common';
 import { APP_CONFIG, CommonConfig } from '@app/config';
 import { Kafka } from 'kafkajs';
 import { createKafka } from './kafka-client.factory';
+import { isAccessDenied } from './kafka-errors';
 import { KafkaProducerAdapter } from './kafka-producer.adapter';
 import { KAFKA_CLIENT } from './kafka.constants';
 import { ensureTopics } from './topic-admin';
@@ -28,7 +29,7 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
     const brokers = this.config.kafka.brokers.join(',');
     this.ready = retry(
       async () => {
-        await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
+        if (this.config.kafka.createTopics) await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
         await this.producer.connect();
       },
       {
@@ -36,13 +37,29 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
         initialBackoffMs: 250,
         maxBackoffMs: 5_000,
         isStopping: () => this.stopping,
+        isRetriable: (error) => !isAccessDenied(error),
         onRetry: (error, attempt, waitMs) =>
           this.logger.warn(
             `connect to Kafka at ${brokers} failed (${errorMessage(error)}); attempt ${attempt} in ${waitMs} ms`,
           ),
       },
     );
-    this.ready.catch(() => undefined);
+    this.ready.catch((error: unknown) => {
+      if (!isAccessDenied(error) || this.stopping) return;
+      // Wrong credentials or missing ACLs: the same settings will never work. Stop, naming what to check.
+      const sasl = this.config.kafka.security.sasl;
+      const who = sasl && sasl.mechanism !== 'OAUTHBEARER' ? `KAFKA_SASL_USERNAME=${sasl.username}` : 'this client';
+      this.logger.error(
+        `Kafka at ${brokers} refused ${who} (${errorMessage(error)}): check KAFKA_SASL_* / KAFKA_SSL_* and the ACLs (README, "Security"); stopping`,
+      );
+      this.onAccessDenied();
+    });
+  }
+
+  /** Stops the process through its shutdown hooks; replaced in tests. */
+  protected onAccessDenied(): void {
+    process.exitCode = 78; // EX_CONFIG
+    process.kill(process.pid, 'SIGTERM');
   }
 
   whenReady(): Promise<void> {
@@ -67,7 +84,8 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
     {
       provide: KAFKA_CLIENT,
       inject: [APP_CONFIG],
-      useFactory: (config: CommonConfig) => createKafka(config.kafka.brokers, config.kafka.clientId),
+      useFactory: (config: CommonConfig) =>
+        createKafka(config.kafka.brokers, config.kafka.clientId, undefined, config.kafka.security),
     },
     {
       provide: KafkaProducerAdapter,

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { errorMessage, retry } from '@app/common';
+import { errorMessage, retry, ThrottledLog } from '@app/common';
 import type { Clock } from '@app/config';
 import {
   isRecordRejected,
@@ -41,6 +41,8 @@ const MAX_PRODUCE_BACKOFF_MS = 5_000;
  */
 export class OutputWriter {
   private stopping = false;
+  /** A flood of bad records is one line per 10 s with a count (the DLQ and the metrics keep each one). */
+  private readonly deadLetterLog = new ThrottledLog((line) => this.options.logger.warn(line));
 
   constructor(
     private readonly producer: KafkaProducerAdapter,
@@ -74,7 +76,7 @@ export class OutputWriter {
   async deadLetter(source: Source, reason: unknown): Promise<void> {
     const { stage, dlqTopic, logger, clock, metrics } = this.options;
     const where = `${source.topic}[${source.partition}]@${source.offset}`;
-    logger.warn(`dead-lettering ${where}: ${errorMessage(reason)}`);
+    this.deadLetterLog.log(`dead-lettering ${where}: ${errorMessage(reason)}`);
     const copy = toDlqMessage(
       source,
       { stage, topic: source.topic, partition: source.partition, error: reason },

@@ -7,6 +7,7 @@ import {
   OnModuleDestroy,
 } from '@nestjs/common';
 import { AvroCodec, AvroDeserializer, AvroSerializer, RecordKind, SchemaRegistration } from '@app/avro';
+import { RecordSigner } from '@app/common';
 import { APP_CONFIG, CLOCK, Clock, InferenceConfig, StageConfig } from '@app/config';
 import {
   dlqTopicFor,
@@ -70,7 +71,11 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     const ctx = {
       stage: name,
       outputTopic: options.outputTopic(config),
-      serializer: new AvroSerializer(codec, options.output),
+      serializer: new AvroSerializer(
+        codec,
+        options.output,
+        config.signingKey ? new RecordSigner(config.signingKey.reveal()) : undefined,
+      ),
       writer: this.writer,
       metrics,
       clock,

@@ -6,3 +6,5 @@ export * from './topic-reader';
 export * from './local-infra';
 export * from './fault-stream';
 export * from './fixtures';
+export * from './secure-infra';
+export * from './auth-proxy';

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { ApiError } from './api-error';
 
 const CODES: Record<number, string> = {
   400: 'invalid_input',
@@ -21,6 +22,9 @@ export class JsonErrorFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
+      if (exception instanceof ApiError && exception.retryAfterSeconds !== undefined) {
+        res.setHeader('Retry-After', String(exception.retryAfterSeconds));
+      }
       if (
         typeof body === 'object' &&
         body &&
@@ -30,6 +34,9 @@ export class JsonErrorFilter implements ExceptionFilter {
         !('statusCode' in body)
       ) {
         res.status(status).json(body);
+      } else if (status === 404) {
+        // Nest's own message ("Cannot GET /…") would echo the request back.
+        res.status(status).json({ error: 'not_found', message: 'no such route' });
       } else {
         res.status(status).json({ error: CODES[status] ?? `http_${status}`, message: exception.message });
       }
@@ -50,7 +57,14 @@ export function bodyParserErrors(error: unknown, _req: Request, res: Response, n
       message: `request body is over the ${err.limit}-byte limit (MAX_BODY_BYTES)`,
     });
   } else if (err.type === 'entity.parse.failed') {
-    res.status(400).json({ error: 'invalid_json', message: `request body is not valid JSON: ${err.message}` });
+    // JSON.parse's message quotes the input: keep only where it failed.
+    const position = /position (\d+)/.exec(String(err.message))?.[1];
+    const where = position ? ` (at byte ${position})` : '';
+    res.status(400).json({ error: 'invalid_json', message: `request body is not valid JSON${where}` });
+  } else if (err.type === 'encoding.invalid') {
+    res.status(400).json({ error: 'invalid_encoding', message: 'request body is not valid UTF-8' });
+  } else if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported') {
+    res.status(415).json({ error: 'unsupported_media_type', message: 'the body must be UTF-8 JSON' });
   } else if (err.status && err.status < 500) {
     res.status(err.status).json({ error: CODES[err.status] ?? `http_${err.status}`, message: err.message });
   } else {

@@ -24,6 +24,10 @@ describe('parseSingle', () => {
     });
   });
 
+  it('accepts a well-formed surrogate pair (an emoji)', () => {
+    expect(parseSingle({ text: 'ok 😀' }, MAX_BYTES).text).toBe('ok 😀');
+  });
+
   it('defaults metadata to {}', () => {
     expect(parseSingle({ text: 'hello' }, MAX_BYTES)).toEqual({ text: 'hello', metadata: {} });
   });
@@ -42,6 +46,19 @@ describe('parseSingle', () => {
     ['metadata that is an array', { text: 'a', metadata: ['x'] }, 'metadata must be an object of string values'],
     ['metadata that is null', { text: 'a', metadata: null }, 'metadata must be an object of string values'],
     ['metadata with a number value', { text: 'a', metadata: { n: 1 } }, 'metadata must be an object of string values'],
+    ['a lone surrogate in the text', { text: 'a\ud800b' }, expect.stringMatching(/^text has a lone UTF-16 surrogate/)],
+    ['a lone low surrogate', { text: '\udc00' }, expect.stringMatching(/^text has a lone UTF-16 surrogate/)],
+    ['a lone surrogate in metadata', { text: 'a', metadata: { k: '\ud800' } }, 'metadata has a lone UTF-16 surrogate'],
+    [
+      'too many metadata entries',
+      { text: 'a', metadata: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) },
+      'metadata has 65 entries, over MAX_METADATA_ENTRIES=64',
+    ],
+    [
+      'metadata over the byte bound',
+      { text: 'a', metadata: { k: 'x'.repeat(16_384) } },
+      'metadata is 16385 bytes, over MAX_METADATA_BYTES=16384',
+    ],
   ])('answers 400 invalid_input for %s', (_name, body, message) => {
     const { status, body: answer } = apiError(() => parseSingle(body, MAX_BYTES));
     expect(status).toBe(HttpStatus.BAD_REQUEST);

@@ -24,11 +24,15 @@ export class PredictController {
     @Inject(APP_CONFIG) private readonly config: GatewayConfig,
   ) {}
 
+  private get metadataLimits() {
+    return { maxEntries: this.config.limits.maxMetadataEntries, maxBytes: this.config.limits.maxMetadataBytes };
+  }
+
   /** The original design's call: one text, answered with its category. */
   @Post('predict')
   @HttpCode(HttpStatus.OK)
   async predictOne(@Body() body: unknown) {
-    const input = parseSingle(body, this.config.limits.maxTextBytes);
+    const input = parseSingle(body, this.config.limits.maxTextBytes, this.metadataLimits);
     const [prediction] = await this.predictions.predict([input]);
     return { category: prediction.label, ...view(prediction) };
   }
@@ -36,7 +40,12 @@ export class PredictController {
   @Post('v1/predict')
   @HttpCode(HttpStatus.OK)
   async predictMany(@Body() body: unknown) {
-    const inputs = parseMany(body, this.config.limits.maxTextBytes, this.config.limits.maxTextsPerRequest);
+    const inputs = parseMany(
+      body,
+      this.config.limits.maxTextBytes,
+      this.config.limits.maxTextsPerRequest,
+      this.metadataLimits,
+    );
     return { predictions: (await this.predictions.predict(inputs)).map(view) };
   }
 
@@ -44,7 +53,12 @@ export class PredictController {
   @Post('v1/texts')
   @HttpCode(HttpStatus.ACCEPTED)
   async submit(@Body() body: unknown) {
-    const inputs = parseMany(body, this.config.limits.maxTextBytes, this.config.limits.maxTextsPerRequest);
+    const inputs = parseMany(
+      body,
+      this.config.limits.maxTextBytes,
+      this.config.limits.maxTextsPerRequest,
+      this.metadataLimits,
+    );
     return { ids: await this.predictions.submit(inputs) };
   }
 }

@@ -10,7 +10,7 @@ import { PredictService } from './predict.service';
 const config = {
   topics: { raw: 'raw' },
   limits: { predictTimeoutMs: 200 },
-  gateway: { produceTimeoutMs: 100 },
+  gateway: { produceTimeoutMs: 100, maxPendingReplies: 3 },
 } as GatewayConfig;
 
 async function setup(state: { kafka?: boolean; schemas?: boolean; listening?: boolean } = {}) {
@@ -95,5 +95,27 @@ describe('PredictService', () => {
     expect(status(error)).toBe(504);
     expect(body(error).message).toMatch(/PREDICT_TIMEOUT_MS=200/);
     expect(pending.size).toBe(0);
+  });
+
+  it('sheds load: over MAX_PENDING_REPLIES waiting texts, answers 503 overloaded at once without producing', async () => {
+    const { service, producer, pending } = await setup();
+    const first = service.predict([
+      { text: 'a', metadata: {} },
+      { text: 'b', metadata: {} },
+    ]);
+    first.catch(() => undefined);
+    await new Promise((r) => setImmediate(r));
+    expect(pending.size).toBe(2);
+    const error = await service
+      .predict([
+        { text: 'c', metadata: {} },
+        { text: 'd', metadata: {} },
+      ])
+      .catch((e: unknown) => e);
+    expect(status(error)).toBe(503);
+    expect(body(error)).toEqual({ error: 'overloaded', message: expect.stringMatching(/MAX_PENDING_REPLIES=3/) });
+    expect((error as { retryAfterSeconds?: number }).retryAfterSeconds).toBe(1);
+    expect(producer.messages('raw')).toHaveLength(2);
+    await first.catch(() => undefined);
   });
 });

@@ -4,7 +4,7 @@ import { APP_CONFIG, CLOCK, Clock, GatewayConfig } from '@app/config';
 import { KafkaConnection, KafkaProducerAdapter } from '@app/kafka';
 import { randomUUID } from 'node:crypto';
 import { RAW_SERIALIZER } from '../gateway.constants';
-import { timedOut, unavailable } from '../http/api-error';
+import { overloaded, timedOut, unavailable } from '../http/api-error';
 import { PendingReplies, ReplyTimeoutError } from '../replies/pending-replies';
 import { PredictionListener } from '../replies/prediction.listener';
 import { TextInput } from './predict-request';
@@ -35,6 +35,12 @@ export class PredictService {
   /** Produces and waits for every prediction, in input order. */
   async predict(inputs: TextInput[]): Promise<Prediction[]> {
     this.assertAvailable(true);
+    const bound = this.config.gateway.maxPendingReplies;
+    if (this.pending.size + inputs.length > bound) {
+      throw overloaded(
+        `${this.pending.size} texts are waiting for predictions (MAX_PENDING_REPLIES=${bound}); retry shortly`,
+      );
+    }
     const records = this.toRecords(inputs);
     // Wait before producing: a fast answer must find its waiter.
     const replies = records.map((r) => this.pending.wait(r.id, this.config.limits.predictTimeoutMs));

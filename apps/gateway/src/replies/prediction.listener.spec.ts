@@ -1,4 +1,7 @@
 import { AvroDeserializer } from '@app/avro';
+import { RecordSigner, SIGNATURE_HEADER } from '@app/common';
+import { Secret } from '@app/config';
+import { Logger } from '@nestjs/common';
 import type { GatewayConfig } from '@app/config';
 import type { KafkaConnection } from '@app/kafka';
 import { fakeKafka, kafkaMessage, predictionRecord, registeredCodec } from '@app/testing';
@@ -20,11 +23,11 @@ const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 };
 
-async function setup() {
+async function setup(cfg: GatewayConfig = config) {
   const { codec } = await registeredCodec();
   const { kafka, consumers } = fakeKafka();
   const pending = new PendingReplies();
-  const listener = new PredictionListener(kafka, config, new AvroDeserializer(codec, 'prediction'), pending, {
+  const listener = new PredictionListener(kafka, cfg, new AvroDeserializer(codec, 'prediction'), pending, {
     whenReady: async () => undefined,
   } as KafkaConnection);
   listener.start();
@@ -72,6 +75,40 @@ describe('PredictionListener', () => {
     await consumers[0].runConfig!.eachBatch!(payload);
     await expect(answer).resolves.toEqual(mine);
     expect(pending.size).toBe(0);
+    await listener.beforeApplicationShutdown();
+  });
+
+  it('with PREDICTION_SIGNING_KEY, answers only signed predictions: a forged one is refused and logged', async () => {
+    const key = 'k'.repeat(40);
+    const { consumers, pending, codec, listener } = await setup({
+      ...config,
+      signingKey: new Secret(key),
+    });
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const genuine = predictionRecord();
+    const forged = { ...genuine, label: 'FORGED-BY-ANY-KAFKA-CLIENT', model: 'not-the-model' };
+    const answer = pending.wait(genuine.id, 1_000);
+    const forgedValue = codec.encode('prediction', forged);
+    const genuineValue = codec.encode('prediction', genuine);
+    const unsigned = kafkaMessage(forgedValue, { key: genuine.id });
+    const wrongKey = kafkaMessage(forgedValue, { key: genuine.id, offset: 1 });
+    wrongKey.headers = { [SIGNATURE_HEADER]: new RecordSigner('x'.repeat(40)).sign(genuine.id, forgedValue) };
+    // A genuine signature copied onto forged bytes.
+    const copied = kafkaMessage(forgedValue, { key: genuine.id, offset: 2 });
+    copied.headers = { [SIGNATURE_HEADER]: new RecordSigner(key).sign(genuine.id, genuineValue) };
+    const signed = kafkaMessage(genuineValue, { key: genuine.id, offset: 3 });
+    signed.headers = { [SIGNATURE_HEADER]: new RecordSigner(key).sign(genuine.id, genuineValue) };
+    const batch = (messages: unknown[]) =>
+      ({ batch: { topic: 'predictions', partition: 0, messages } }) as unknown as EachBatchPayload;
+    await consumers[0].runConfig!.eachBatch!(batch([unsigned, wrongKey, copied]));
+    expect(pending.has(genuine.id)).toBe(true);
+    expect(listener.refused).toBe(3);
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(new RegExp(`refused a prediction for ${genuine.id} .*signature`)),
+    );
+    await consumers[0].runConfig!.eachBatch!(batch([signed]));
+    await expect(answer).resolves.toEqual(genuine);
+    warn.mockRestore();
     await listener.beforeApplicationShutdown();
   });
 });

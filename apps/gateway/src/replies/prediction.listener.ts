@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { AvroDeserializer } from '@app/avro';
+import { RecordSigner, SIGNATURE_HEADER, ThrottledLog } from '@app/common';
 import { APP_CONFIG, GatewayConfig } from '@app/config';
 import { ConsumerHealth, KAFKA_CLIENT, KafkaConnection, ManagedConsumer } from '@app/kafka';
 import { randomUUID } from 'node:crypto';
@@ -21,6 +22,11 @@ export class PredictionListener implements BeforeApplicationShutdown {
   private readonly consumer: ManagedConsumer;
   readonly instanceId = randomUUID();
   private fetchedSinceJoin = false;
+  /** With PREDICTION_SIGNING_KEY set, only predictions signed with it are answered. */
+  private readonly signer?: RecordSigner;
+  private readonly refusedLog = new ThrottledLog((line) => this.logger.warn(line));
+  /** Predictions refused for a missing or wrong signature (forged, or written without the key). */
+  refused = 0;
 
   constructor(
     @Inject(KAFKA_CLIENT) kafka: Kafka,
@@ -30,6 +36,7 @@ export class PredictionListener implements BeforeApplicationShutdown {
     private readonly connection: KafkaConnection,
   ) {
     const k = config.kafka;
+    if (config.signingKey) this.signer = new RecordSigner(config.signingKey.reveal());
     this.consumer = new ManagedConsumer(kafka, {
       groupId: `${k.groupIdPrefix}gateway-${this.instanceId}`,
       topics: [config.topics.predictions],
@@ -77,6 +84,14 @@ export class PredictionListener implements BeforeApplicationShutdown {
       // The key is the request id: skip other instances' records without decoding them.
       const id = message.key?.toString();
       if (!id || !this.pending.has(id)) continue;
+      if (this.signer && !this.signer.verify(message.key, message.value, message.headers?.[SIGNATURE_HEADER])) {
+        // The waiter keeps waiting for the genuine prediction (or its timeout).
+        this.refused++;
+        this.refusedLog.log(
+          `refused a prediction for ${id} at ${batch.topic}/${batch.partition}@${message.offset}: missing or wrong signature (not written by a holder of PREDICTION_SIGNING_KEY)`,
+        );
+        continue;
+      }
       const inbound = await this.deserializer.decode({ ...message, topic: batch.topic, partition: batch.partition });
       if (inbound.decoded.ok) this.pending.deliver(inbound.decoded.record);
       else this.logger.warn(`undecodable prediction for ${id}: ${inbound.decoded.error.message}`);
