@@ -16,7 +16,7 @@ import { PendingReplies } from './replies/pending-replies';
 import { PredictionListener } from './replies/prediction.listener';
 
 @Module({
-  imports: [ConfigModule.forApp(loadGatewayConfig), KafkaModule, AvroModule, ObservabilityModule],
+  imports: [ConfigModule.forApp(loadGatewayConfig), KafkaModule, AvroModule, ObservabilityModule.forService('gateway')],
   controllers: [PredictController, HealthController],
   providers: [
     readinessChecks(

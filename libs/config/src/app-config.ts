@@ -46,6 +46,8 @@ export interface StageConfig extends CommonConfig {
     drainTimeoutMs: number;
     /** A rebalance: how long the work in flight may take to be committed before this member rejoins. */
     revokeTimeoutMs: number;
+    /** How often consumer lag is read through the admin client for /metrics; 0 turns it off. */
+    lagIntervalMs: number;
   };
   model: { dir: string };
 }
@@ -54,6 +56,8 @@ export interface GatewayConfig extends CommonConfig {
   limits: { maxTextBytes: number; maxBodyBytes: number; maxTextsPerRequest: number; predictTimeoutMs: number };
   /** A produce that Kafka does not acknowledge within this bound is answered 503. */
   gateway: { produceTimeoutMs: number };
+  /** Where the gateway's status page reads the stages' health and metrics. */
+  status: { preprocessorUrl: string; inferenceUrl: string };
 }
 
 export interface PreprocessorConfig extends StageConfig {
@@ -131,6 +135,7 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       maxInFlight: readInt(env, 'STAGE_MAX_IN_FLIGHT', defaultMaxInFlight, 1, 1_000_000),
       drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 30_000, 0, 600_000),
       revokeTimeoutMs,
+      lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
     },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
   };
@@ -139,8 +144,9 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
 const readMaxTextBytes = (env: Env) => readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000);
 
 export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
+  const common = loadCommonConfig(env);
   return {
-    ...loadCommonConfig(env),
+    ...common,
     limits: {
       maxTextBytes: readMaxTextBytes(env),
       maxBodyBytes: readInt(env, 'MAX_BODY_BYTES', 4_194_304, 1024, 100_000_000),
@@ -148,6 +154,10 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
       predictTimeoutMs: readInt(env, 'PREDICT_TIMEOUT_MS', 10_000, 1, 600_000),
     },
     gateway: { produceTimeoutMs: readInt(env, 'PRODUCE_TIMEOUT_MS', 5_000, 1, 600_000) },
+    status: {
+      preprocessorUrl: readUrl(env, 'PREPROCESSOR_URL', `http://localhost:${common.ports.preprocessor}`),
+      inferenceUrl: readUrl(env, 'INFERENCE_URL', `http://localhost:${common.ports.inference}`),
+    },
   };
 }
 
