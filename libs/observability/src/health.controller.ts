@@ -38,23 +38,32 @@ export class HealthController {
   }
 
   /** Each readiness check's state, as terminus reports it (a check that throws is down). */
-  async states(): Promise<Record<string, 'up' | 'down'>> {
-    const indicators = this.checks.map((c) => async () => {
-      const indicator = this.indicators.check(c.name);
-      const ok = await Promise.resolve()
-        .then(() => c.check())
-        .catch(() => false);
-      return ok ? indicator.up() : indicator.down();
-    });
-    const result = await this.health.check(indicators).catch((error: unknown) => {
-      // terminus answers a failed check by throwing a 503 carrying the full result.
-      const body = (error as { getResponse?: () => unknown }).getResponse?.();
-      if (body && typeof body === 'object' && 'details' in body)
-        return body as { details: Record<string, { status: string }> };
-      throw error;
-    });
-    return Object.fromEntries(
-      this.checks.map((c) => [c.name, result.details[c.name]?.status === 'up' ? 'up' : 'down'] as const),
-    );
+  states(): Promise<Record<string, 'up' | 'down'>> {
+    return readinessStates(this.checks, this.health, this.indicators);
   }
+}
+
+/** Runs the checks through terminus: each one's state (a check that throws is down). */
+export async function readinessStates(
+  checks: ReadinessCheck[],
+  health: HealthCheckService,
+  indicators: HealthIndicatorService,
+): Promise<Record<string, 'up' | 'down'>> {
+  const run = checks.map((c) => async () => {
+    const indicator = indicators.check(c.name);
+    const ok = await Promise.resolve()
+      .then(() => c.check())
+      .catch(() => false);
+    return ok ? indicator.up() : indicator.down();
+  });
+  const result = await health.check(run).catch((error: unknown) => {
+    // terminus answers a failed check by throwing a 503 carrying the full result.
+    const body = (error as { getResponse?: () => unknown }).getResponse?.();
+    if (body && typeof body === 'object' && 'details' in body)
+      return body as { details: Record<string, { status: string }> };
+    throw error;
+  });
+  return Object.fromEntries(
+    checks.map((c) => [c.name, result.details[c.name]?.status === 'up' ? 'up' : 'down'] as const),
+  );
 }

@@ -40,10 +40,10 @@ export function loggingModule(service: string, options: LoggingOptions = logging
       res.setHeader('x-request-id', id);
       return id;
     },
-    customAttributeKeys: { reqId: 'requestId' },
+    // Every line about a request says its request id and trace id.
     customProps: (req: IncomingMessage) => {
-      const traceId = (req as IncomingMessage & { traceId?: string }).traceId;
-      return traceId ? { traceId } : {};
+      const { id, traceId } = req as IncomingMessage & { id?: unknown; traceId?: string };
+      return { requestId: id, traceId };
     },
     autoLogging: { ignore: (req: IncomingMessage) => QUIET_ROUTES.test(req.url ?? '') },
     serializers: {
