@@ -22,7 +22,8 @@ export interface PipelineStatus {
 }
 
 const PROBE_TIMEOUT_MS = 1_500;
-const PIPELINE_METRIC = /^(stage_|pipeline_|batch_|model_|kafka_consumer_lag|http_request_duration_seconds_(count|sum))/;
+const PIPELINE_METRIC =
+  /^(stage_|pipeline_|batch_|model_|kafka_consumer_lag|http_request_duration_seconds_(count|sum))/;
 
 /**
  * What the page at / shows: each service's readiness and metrics, read from the stages' own
