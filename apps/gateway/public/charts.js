@@ -1,9 +1,10 @@
 'use strict';
 // A small line chart on a canvas: no library, nothing fetched. Each series keeps the last `max` points;
-// a missing value (null) leaves a gap. The canvas's data-points / data-last attributes say what it shows.
+// a missing value (null) leaves a gap. The canvas's data-points / data-last / data-values attributes say
+// what it shows (for tests and for the curious).
 // eslint-disable-next-line no-unused-vars
 class LineChart {
-  constructor(canvas, series, { max = 90 } = {}) {
+  constructor(canvas, series, { max = 60 } = {}) {
     this.canvas = canvas;
     this.series = series.map((s) => ({ ...s, values: [] }));
     this.max = max;
@@ -17,6 +18,7 @@ class LineChart {
     const first = this.series[0].values;
     this.canvas.dataset.points = String(first.filter((v) => v !== null).length);
     this.canvas.dataset.last = String(first[first.length - 1] ?? '');
+    this.canvas.dataset.values = first.map((v) => (v === null ? '' : v.toFixed(3))).join(',');
     this.draw();
   }
 
@@ -64,6 +66,11 @@ class LineChart {
         drawing = true;
       });
       g.stroke();
+      g.fillStyle = s.color;
+      s.values.forEach((v, i) => {
+        const alone = v !== null && (s.values[i - 1] ?? null) === null && (s.values[i + 1] ?? null) === null;
+        if (alone) g.fillRect(x(i + offset) - 2, y(v) - 2, 4, 4);
+      });
     }
     let lx = pad.l + 4;
     for (const s of this.series) {
