@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer, IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { AvroCodec, SchemaRegistryAdapter } from '@app/avro';
 import { loadConfig } from '@app/config';
@@ -11,10 +12,12 @@ import {
   ROOT,
   RunningService,
   startPipeline,
+  startService,
   stopService,
   TopicReader,
   uniqueSuffix,
   waitFor,
+  waitReady,
 } from '@app/testing';
 import { Kafka, Producer } from 'kafkajs';
 
@@ -209,5 +212,58 @@ describe('observability end to end: traces through the Kafka headers, metrics, l
     const queried = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => promqlMetricNames(t.expr)));
     expect(queried.length).toBeGreaterThan(10);
     expect(queried.filter((name) => !exposed.has(name))).toEqual([]);
+  });
+
+  it('exports spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set', async () => {
+    const posts: { path: string; bytes: number }[] = [];
+    const collector = createServer((req: IncomingMessage, res) => {
+      let bytes = 0;
+      req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      req.on('end', () => {
+        posts.push({ path: req.url ?? '', bytes });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((res) => collector.listen(0, res));
+    const { port } = collector.address() as { port: number };
+    // A lone preprocessor on topics of its own, exporting to the collector above.
+    const ownEnv = isolatedEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://localhost:${port}`,
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    });
+    const own = loadConfig({ ...process.env, ...ownEnv });
+    const preprocessor = await startService('preprocessor', ownEnv);
+    try {
+      await waitReady(preprocessor);
+      const ownCodec = new AvroCodec(new SchemaRegistryAdapter(own.registry.url), {
+        raw: own.topics.raw,
+        tokenized: own.topics.tokenized,
+        prediction: own.topics.predictions,
+      });
+      await ownCodec.registerAll();
+      const id = `otlp-${uniqueSuffix()}`;
+      await producer.send({
+        topic: own.topics.raw,
+        messages: [
+          {
+            key: id,
+            value: await ownCodec.encode('raw', {
+              id,
+              text: 'exported',
+              createdAt: Date.now(),
+              source: 'e2e',
+              metadata: {},
+            }),
+          },
+        ],
+      });
+      await waitFor(() => posts.some((p) => p.path === '/v1/traces' && p.bytes > 0), {
+        timeoutMs: 30_000,
+        description: 'a POST of spans to /v1/traces',
+      });
+    } finally {
+      await stopService(preprocessor);
+      collector.close();
+    }
   });
 });

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/c
 import { AvroDeserializer } from '@app/avro';
 import { APP_CONFIG, GatewayConfig } from '@app/config';
 import { ConsumerHealth, KAFKA_CLIENT, KafkaConnection, ManagedConsumer } from '@app/kafka';
+import { HeaderCarrier, traceIdFromHeaders } from '@app/observability';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { PREDICTION_DESERIALIZER } from '../gateway.constants';
@@ -79,7 +80,12 @@ export class PredictionListener implements BeforeApplicationShutdown {
       if (!id || !this.pending.has(id)) continue;
       const inbound = await this.deserializer.decode({ ...message, topic: batch.topic, partition: batch.partition });
       if (inbound.decoded.ok) this.pending.deliver(inbound.decoded.record);
-      else this.logger.warn(`undecodable prediction for ${id}: ${inbound.decoded.error.message}`);
+      else
+        this.logger.warn({
+          msg: `undecodable prediction for ${id}: ${inbound.decoded.error.message}`,
+          requestId: id,
+          traceId: traceIdFromHeaders(message.headers as HeaderCarrier | undefined),
+        });
     }
   }
 
