@@ -53,7 +53,8 @@ export function loggingModule(service: string, options: LoggingOptions = logging
     transport:
       options.format === 'pretty'
         ? {
-            target: 'pino-pretty',
+            // Resolved here: pino resolves a bare name from its caller, which fails for some callers.
+            target: require.resolve('pino-pretty'),
             options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' },
           }
         : undefined,
