@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 if [ "${INFRA_EXTERNAL:-0}" != "1" ]; then bash infra/infra.sh up; fi
 npx nest build gateway >/dev/null && npx nest build preprocessor >/dev/null && npx nest build inference >/dev/null
 
+# A terminal gets readable lines; LOG_FORMAT=json npm start gives the JSON lines the services log by default.
+export LOG_FORMAT="${LOG_FORMAT:-pretty}"
 mkdir -p .infra/logs
 pids=()
 for app in preprocessor inference gateway; do
@@ -25,7 +27,7 @@ port="${GATEWAY_PORT:-3000}"
 for _ in $(seq 1 120); do
   if curl -fs "http://localhost:$port/health/ready" >/dev/null 2>&1; then
     echo
-    echo "gateway ready: http://localhost:$port"
+    echo "gateway ready: http://localhost:$port  (open it in a browser: try a text, watch the pipeline)"
     echo "  try: curl -s localhost:$port/predict -H 'content-type: application/json' -d '{\"text\":\"Win a FREE prize now!!!\"}'"
     break
   fi
