@@ -76,7 +76,13 @@ function show(status) {
   $('updated').textContent = `updated ${new Date(status.time).toLocaleTimeString()}`;
 
   const inf = status.metrics.inference;
-  const all = [...status.metrics.preprocessor, ...inf, ...status.metrics.gateway];
+  if (inf === null) {
+    // Unreadable this time (the service is down or slow): a gap, never a fake zero.
+    for (const chart of Object.values(charts)) chart.push(chart.series.map(() => null));
+    $('v-queue').textContent = 'metrics unavailable';
+    return;
+  }
+  const all = [...(status.metrics.preprocessor ?? []), ...inf, ...(status.metrics.gateway ?? [])];
   const depth = sum(inf, 'stage_queue_depth');
   const lag = sum(all, 'kafka_consumer_lag');
   const now = {

@@ -17,11 +17,12 @@ export interface PipelineStatus {
   services: Record<ServiceName, ServiceStatus>;
   kafka: 'up' | 'down';
   registry: 'up' | 'down';
-  /** The pipeline's own metrics of every service (the default process/runtime ones left out). */
-  metrics: Record<ServiceName, PromSample[]>;
+  /** The pipeline's own metrics of every service (the default process/runtime ones left out); null when unreadable. */
+  metrics: Record<ServiceName, PromSample[] | null>;
 }
 
-const PROBE_TIMEOUT_MS = 1_500;
+// A loaded stage may answer slowly; unreadable metrics come back as null, never as zeros.
+const PROBE_TIMEOUT_MS = 3_000;
 const PIPELINE_METRIC =
   /^(stage_|pipeline_|batch_|model_|kafka_consumer_lag|http_request_duration_seconds_(count|sum))/;
 
@@ -62,19 +63,19 @@ export class StatusService {
     };
   }
 
-  private async probe(url: string): Promise<{ status: ServiceStatus; metrics: PromSample[] }> {
+  private async probe(url: string): Promise<{ status: ServiceStatus; metrics: PromSample[] | null }> {
     const get = (path: string) => fetch(`${url}${path}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
     const [health, metrics] = await Promise.all([
       get('/health/ready')
         .then(async (res) => ({ ok: res.ok, body: (await res.json()) as { checks?: Record<string, string> } }))
         .catch(() => undefined),
       get('/metrics')
-        .then((res) => (res.ok ? res.text() : ''))
-        .catch(() => ''),
+        .then((res) => (res.ok ? res.text() : undefined))
+        .catch(() => undefined),
     ]);
     return {
       status: { up: health !== undefined, ready: health?.ok ?? false, checks: health?.body.checks ?? {}, url },
-      metrics: pipelineOnly(metrics),
+      metrics: metrics === undefined ? null : pipelineOnly(metrics),
     };
   }
 }
