@@ -55,7 +55,12 @@ export function loggingModule(service: string, options: LoggingOptions = logging
         ? {
             // Resolved here: pino resolves a bare name from its caller, which fails for some callers.
             target: require.resolve('pino-pretty'),
-            options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' },
+            options: {
+              colorize: true,
+              translateTime: 'SYS:HH:MM:ss.l',
+              ignore: 'pid,hostname,service,context',
+              messageFormat: '{service} {if context}[{context}] {end}{msg}',
+            },
           }
         : undefined,
   };
