@@ -33,6 +33,12 @@ export default tseslint.config(
     },
   },
   {
+    // The gateway's page: plain browser scripts, loaded by <script> tags (charts.js defines LineChart for app.js).
+    files: ['apps/gateway/public/**/*.js'],
+    languageOptions: { globals: globals.browser, sourceType: 'script' },
+    rules: { '@typescript-eslint/no-unused-vars': ['error', { varsIgnorePattern: '^LineChart$' }] },
+  },
+  {
     // Plain JavaScript (this file, jest's test environment) is outside the TypeScript project.
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

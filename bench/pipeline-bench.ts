@@ -3,6 +3,7 @@ import { AvroCodec, Prediction, RawText, SchemaRegistryAdapter } from '@app/avro
 import { AppConfig, loadConfig } from '@app/config';
 import { createKafka } from '@app/kafka';
 import { loadModelInfo } from '@app/model';
+import { parsePromText, PromSample, sumOf } from '@app/observability';
 import { isolatedEnv, postJson, RunningService, startService, stopService, TopicReader, waitReady } from '@app/testing';
 import { TextTokenizer } from '@app/tokenizer';
 import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
@@ -138,14 +139,9 @@ export class BenchPipeline {
     return [...out.values()];
   }
 
-  async metrics(app: string): Promise<Record<string, number>> {
-    const text = await (await fetch(`${this.service(app).url}/metrics`)).text();
-    const values: Record<string, number> = {};
-    for (const line of text.split('\n')) {
-      const m = /^([a-z_]+)\s+([0-9.eE+-]+)$/.exec(line);
-      if (m) values[m[1]] = Number(m[2]);
-    }
-    return values;
+  /** The service's /metrics samples (the same ones Prometheus and the gateway's page read). */
+  async metrics(app: string): Promise<PromSample[]> {
+    return parsePromText(await (await fetch(`${this.service(app).url}/metrics`)).text());
   }
 
   async stop(): Promise<void> {
@@ -160,6 +156,42 @@ export function rateOf(predictions: Prediction[], from: 'createdAt' | 'tokenized
   const start = Math.min(...predictions.map((p) => p[from]));
   const end = Math.max(...predictions.map((p) => p.predictedAt));
   return predictions.length / Math.max(0.001, (end - start) / 1000);
+}
+
+/**
+ * Figures of the inference service's metrics between two scrapes: mean batch size, token efficiency,
+ * mean model run, and end-to-end quantiles (histogram_quantile over the buckets' increase).
+ */
+export function metricsBetween(before: PromSample[], after: PromSample[]) {
+  const d = (name: string, match: Record<string, string> = {}) =>
+    sumOf(after, name, match) - sumOf(before, name, match);
+  const inference = { stage: 'inference' };
+  const bounds = [
+    ...new Set(after.filter((s) => s.name === 'pipeline_end_to_end_seconds_bucket').map((s) => s.labels.le)),
+  ]
+    .filter((le) => le !== '+Inf')
+    .map(Number)
+    .sort((a, b) => a - b);
+  const total = d('pipeline_end_to_end_seconds_count');
+  const quantileMs = (q: number) => {
+    let lower = 0;
+    let below = 0;
+    for (const le of bounds) {
+      const count = d('pipeline_end_to_end_seconds_bucket', { le: String(le) });
+      if (count >= q * total && count > below)
+        return 1000 * (lower + ((le - lower) * (q * total - below)) / (count - below));
+      lower = le;
+      below = count;
+    }
+    return 1000 * lower;
+  };
+  return {
+    mean_batch_size: d('batch_size_sum', inference) / d('batch_size_count', inference),
+    token_efficiency: d('batch_real_tokens_sum', inference) / d('batch_padded_tokens_sum', inference),
+    mean_model_run_ms: (1000 * d('model_run_seconds_sum', inference)) / d('model_run_seconds_count', inference),
+    e2e_p50_ms: total > 0 ? quantileMs(0.5) : NaN,
+    e2e_p99_ms: total > 0 ? quantileMs(0.99) : NaN,
+  };
 }
 
 export function meanBatchSize(predictions: Prediction[]): number {

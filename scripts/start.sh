@@ -28,6 +28,9 @@ elif [ "${INFRA_EXTERNAL:-0}" != "1" ]; then
   bash infra/infra.sh up
 fi
 
+# A terminal gets readable lines; LOG_FORMAT=json npm start gives the JSON lines the services log by default.
+export LOG_FORMAT="${LOG_FORMAT:-pretty}"
+
 echo "[start] building ${apps[*]}..."
 for app in "${apps[@]}"; do
   if ! out="$(npx nest build "$app" 2>&1)"; then
@@ -85,7 +88,7 @@ while [ "$(alive)" -gt 0 ]; do
     key_hint=""
     [ "$secure" = 1 ] && key_hint=" -H \"authorization: Bearer \$(cat $secrets/api-keys)\""
     echo
-    echo "gateway ready: http://localhost:$port"
+    echo "gateway ready: http://localhost:$port  (open it in a browser: try a text, watch the pipeline)"
     echo "  try: curl -s localhost:$port/predict -H 'content-type: application/json'$key_hint -d '{\"text\":\"这是一个政治新闻。\"}'"
     echo "  Ctrl-C stops the services"
   fi

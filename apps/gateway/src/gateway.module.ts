@@ -14,10 +14,12 @@ import { PredictController } from './predict/predict.controller';
 import { PredictService } from './predict/predict.service';
 import { PendingReplies } from './replies/pending-replies';
 import { PredictionListener } from './replies/prediction.listener';
+import { StatusController } from './status/status.controller';
+import { StatusService } from './status/status.service';
 
 @Module({
-  imports: [ConfigModule.forApp(loadGatewayConfig), KafkaModule, AvroModule, ObservabilityModule],
-  controllers: [PredictController, HealthController],
+  imports: [ConfigModule.forApp(loadGatewayConfig), KafkaModule, AvroModule, ObservabilityModule.forService('gateway')],
+  controllers: [PredictController, HealthController, StatusController],
   providers: [
     readinessChecks(
       [KafkaConnection, SchemaRegistration, SchemaRegistryAdapter, PredictionListener],
@@ -36,6 +38,7 @@ import { PredictionListener } from './replies/prediction.listener';
       ],
     ),
     PredictService,
+    StatusService,
     PendingReplies,
     PredictionListener,
     avroSerializerProvider(RAW_SERIALIZER, 'raw'),

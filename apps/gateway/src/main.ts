@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { APP_CONFIG, GatewayConfig } from '@app/config';
+import { initTracing, useObservability } from '@app/observability';
 import { json } from 'express';
 import { GatewayModule } from './gateway.module';
 import { applyServerTimeouts, httpGuard, verifyUtf8 } from './http/http-guard';
@@ -10,8 +11,11 @@ import { bodyParserErrors, JsonErrorFilter } from './http/json-error.filter';
 import { startMetricsServer } from './http/metrics-server';
 
 async function bootstrap(): Promise<void> {
+  initTracing('gateway');
   // Our own JSON parser, so that its size limit and parse errors answer in the API's error format.
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule, { bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule, { bodyParser: false, bufferLogs: true });
+  // First, so that requests the parser refuses are timed and logged too.
+  useObservability(app, 'gateway');
   const config = app.get<GatewayConfig>(APP_CONFIG);
   const logger = new Logger('gateway');
   app.disable('x-powered-by');

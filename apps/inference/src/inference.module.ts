@@ -13,9 +13,10 @@ import { PredictHandler } from './predict/predict.handler';
     ConfigModule.forApp(loadInferenceConfig),
     KafkaModule,
     AvroModule,
-    ObservabilityModule,
+    ObservabilityModule.forService('inference'),
     StageModule.forStage({
       name: 'inference',
+      endToEnd: true,
       input: 'tokenized',
       output: 'prediction',
       inputTopic: (config) => config.topics.tokenized,

@@ -1,12 +1,15 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { initTracing, useObservability } from '@app/observability';
 import { APP_CONFIG, InferenceConfig } from '@app/config';
 import { InferenceModule } from './inference.module';
 
 async function bootstrap(): Promise<void> {
+  initTracing('inference');
   // HTTP is for health and metrics only; the stage runtime (@app/stage) consumes tokenized in the background.
-  const app = await NestFactory.create(InferenceModule);
+  const app = await NestFactory.create(InferenceModule, { bufferLogs: true });
+  useObservability(app, 'inference');
   const config = app.get<InferenceConfig>(APP_CONFIG);
   const logger = new Logger('inference');
   // SIGTERM or SIGINT (Ctrl-C): the runtime drains (the batches running finish, outputs acked, offsets

@@ -1,12 +1,15 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { initTracing, useObservability } from '@app/observability';
 import { APP_CONFIG, PreprocessorConfig } from '@app/config';
 import { PreprocessorModule } from './preprocessor.module';
 
 async function bootstrap(): Promise<void> {
+  initTracing('preprocessor');
   // HTTP is for health and metrics only; the stage runtime (@app/stage) consumes raw in the background.
-  const app = await NestFactory.create(PreprocessorModule);
+  const app = await NestFactory.create(PreprocessorModule, { bufferLogs: true });
+  useObservability(app, 'preprocessor');
   const config = app.get<PreprocessorConfig>(APP_CONFIG);
   const logger = new Logger('preprocessor');
   // SIGTERM or SIGINT (Ctrl-C): the runtime drains (outputs acked, offsets committed) and leaves its

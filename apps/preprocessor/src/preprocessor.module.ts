@@ -14,7 +14,7 @@ import { TokenizeHandler } from './tokenize/tokenize.handler';
     ConfigModule.forApp(loadPreprocessorConfig),
     KafkaModule,
     AvroModule,
-    ObservabilityModule,
+    ObservabilityModule.forService('preprocessor'),
     StageModule.forStage({
       name: 'preprocessor',
       input: 'raw',

@@ -64,6 +64,8 @@ export interface StageConfig extends CommonConfig {
     drainTimeoutMs: number;
     /** A rebalance: how long the work in flight may take to be committed before this member rejoins. */
     revokeTimeoutMs: number;
+    /** How often consumer lag is read through the admin client for /metrics; 0 turns it off. */
+    lagIntervalMs: number;
   };
   model: { dir: string };
 }
@@ -98,6 +100,8 @@ export interface GatewayConfig extends CommonConfig {
     /** Origins allowed by CORS; empty = no CORS headers (browsers block cross-site calls). */
     corsOrigins: string[];
   };
+  /** Where the gateway's status page reads the stages' health and metrics. */
+  status: { preprocessorUrl: string; inferenceUrl: string };
 }
 
 export interface PreprocessorConfig extends StageConfig {
@@ -184,6 +188,7 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       // still commits what is done and leaves the group, so its partitions move on at once.
       drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 15_000, 0, 600_000),
       revokeTimeoutMs,
+      lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
     },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
   };
@@ -226,6 +231,10 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
         .split(',')
         .map((o) => o.trim())
         .filter(Boolean),
+    },
+    status: {
+      preprocessorUrl: readUrl(env, 'PREPROCESSOR_URL', `http://localhost:${common.ports.preprocessor}`),
+      inferenceUrl: readUrl(env, 'INFERENCE_URL', `http://localhost:${common.ports.inference}`),
     },
   };
   if (config.gateway.headersTimeoutMs > config.gateway.requestTimeoutMs) {

@@ -117,14 +117,16 @@ describe('readDlqHeaders', () => {
 });
 
 describe('truncatedDlqMessage', () => {
-  it('keeps the first bytes of the value and the dlq.* headers only, and flags the original size', () => {
+  it('keeps the first bytes of the value, the dlq.* and trace headers only, and flags the original size', () => {
     const source = { ...original(), value: Buffer.alloc(1_048_400, 7) };
     const full = toDlqMessage(source, { stage: 'preprocessor', topic: 'raw', partition: 3, error: new Error('x') }, 5);
     const cut = truncatedDlqMessage(full, 1024);
     expect((cut.value as Buffer).length).toBe(1024);
     expect((cut.value as Buffer).equals(Buffer.alloc(1024, 7))).toBe(true);
     expect((cut.key as Buffer).equals(source.key)).toBe(true);
-    expect(cut.headers).not.toHaveProperty('traceparent');
+    expect(cut.headers).not.toHaveProperty('tags');
+    // The trace context stays: the truncated copy is still found by its trace id.
+    expect((cut.headers!.traceparent as Buffer).equals(Buffer.from('00-abc-def-01'))).toBe(true);
     expect(readDlqHeaders(cut.headers)).toMatchObject({
       stage: 'preprocessor',
       topic: 'raw',

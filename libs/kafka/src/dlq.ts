@@ -40,7 +40,8 @@ export function toDlqMessage(original: OriginalMessage, context: DlqContext, now
 export function truncatedDlqMessage(dlq: Message, maxValueBytes: number): Message {
   const value = dlq.value === null || dlq.value === undefined ? null : Buffer.from(dlq.value);
   const headers: IHeaders = {};
-  for (const name of Object.values(DLQ_HEADERS))
+  // The trace context stays too, so that the truncated copy is still found by its trace id.
+  for (const name of [...Object.values(DLQ_HEADERS), 'traceparent', 'tracestate'])
     if (dlq.headers?.[name] !== undefined) headers[name] = dlq.headers[name];
   headers[DLQ_HEADERS.truncated] = String(value?.length ?? 0);
   return { key: dlq.key, value: value ? value.subarray(0, maxValueBytes) : null, headers };

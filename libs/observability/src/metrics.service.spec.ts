@@ -1,66 +1,73 @@
 import { MetricsService } from './metrics.service';
 
-const lines = (text: string) => text.split('\n');
+/** `# TYPE name type` of every metric family in a Prometheus text body. */
+const types = (text: string) =>
+  Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('# TYPE '))
+      .map((l) => l.slice(7).split(' ') as [string, string]),
+  );
 
-describe('MetricsService', () => {
-  it('counts', () => {
-    const metrics = new MetricsService();
-    expect(metrics.counter('records_total')).toBe(0);
-    metrics.inc('records_total');
-    metrics.inc('records_total', 4);
-    expect(metrics.counter('records_total')).toBe(5);
+describe('MetricsService (prom-client)', () => {
+  it('exposes the process and Node runtime default metrics', async () => {
+    const t = types(await new MetricsService().render());
+    expect(t.process_resident_memory_bytes).toBe('gauge');
+    expect(t.process_cpu_seconds_total).toBe('counter');
+    expect(t.nodejs_eventloop_lag_seconds).toBe('gauge');
+    expect(t.nodejs_heap_size_used_bytes).toBe('gauge');
   });
 
-  it('renders counters, gauges and summaries in the Prometheus text format', () => {
+  it('types every pipeline metric correctly and gives each a HELP line', async () => {
     const metrics = new MetricsService();
-    metrics.inc('raw_records_total', 3);
-    metrics.inc('dlq_records_total');
-    let inFlight = 2;
-    metrics.gauge('batches_in_flight', () => inFlight);
-    metrics.observe('batch_seconds', 0.25);
-    metrics.observe('batch_seconds', 0.5);
-
-    const text = metrics.render();
-    expect(text.endsWith('\n')).toBe(true);
-    const out = lines(text);
-    const after = (header: string) => out[out.indexOf(header) + 1];
-    expect(after('# TYPE raw_records_total counter')).toBe('raw_records_total 3');
-    expect(after('# TYPE dlq_records_total counter')).toBe('dlq_records_total 1');
-    expect(after('# TYPE batches_in_flight gauge')).toBe('batches_in_flight 2');
-    const summary = out.indexOf('# TYPE batch_seconds summary');
-    expect(out.slice(summary + 1, summary + 3)).toEqual(['batch_seconds_count 2', 'batch_seconds_sum 0.75']);
-
-    // A gauge is read at render time.
-    inFlight = 7;
-    expect(lines(metrics.render())).toContain('batches_in_flight 7');
+    const text = await metrics.render();
+    const t = types(text);
+    expect(t).toMatchObject({
+      stage_records_in_total: 'counter',
+      stage_records_out_total: 'counter',
+      stage_records_dead_lettered_total: 'counter',
+      stage_latency_seconds: 'histogram',
+      pipeline_end_to_end_seconds: 'histogram',
+      batch_size: 'histogram',
+      batch_real_tokens: 'histogram',
+      batch_padded_tokens: 'histogram',
+      model_run_seconds: 'histogram',
+      http_request_duration_seconds: 'histogram',
+      stage_queue_depth: 'gauge',
+      stage_paused_partitions: 'gauge',
+      kafka_consumer_lag: 'gauge',
+    });
+    for (const name of Object.keys(t)) expect(text).toMatch(new RegExp(`^# HELP ${name} \\S`, 'm'));
   });
 
-  it('always renders the process resident memory', () => {
-    const out = lines(new MetricsService().render());
-    expect(out).toContain('# TYPE process_resident_memory_bytes gauge');
-    expect(out.find((l) => l.startsWith('process_resident_memory_bytes '))).toMatch(
-      /^process_resident_memory_bytes \d+$/,
-    );
+  it('renders histograms with cumulative buckets that fit the measured range', async () => {
+    const metrics = new MetricsService();
+    for (const s of [0.02, 0.07, 0.3, 4]) metrics.endToEnd.observe(s);
+    const text = await metrics.render();
+    expect(text).toContain('pipeline_end_to_end_seconds_bucket{le="0.025"} 1');
+    expect(text).toContain('pipeline_end_to_end_seconds_bucket{le="0.1"} 2');
+    expect(text).toContain('pipeline_end_to_end_seconds_bucket{le="0.5"} 3');
+    expect(text).toContain('pipeline_end_to_end_seconds_bucket{le="5"} 4');
+    expect(text).toContain('pipeline_end_to_end_seconds_bucket{le="+Inf"} 4');
+    expect(text).toContain('pipeline_end_to_end_seconds_count 4');
   });
 
-  it('renders only well-formed lines: a # TYPE comment or "<name> <number>"', () => {
+  it('reads collected gauges at scrape time; a re-registered reader replaces the old one', async () => {
     const metrics = new MetricsService();
-    metrics.inc('a_total');
-    metrics.gauge('b', () => 1.5);
-    metrics.observe('c_seconds', 3);
-    const body = metrics.render().trimEnd();
-    for (const line of lines(body)) {
-      expect(line).toMatch(
-        /^(# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|summary)|[a-zA-Z_:][a-zA-Z0-9_:]* -?[0-9.e+-]+)$/,
-      );
-    }
+    let depth = 2;
+    metrics.collect(metrics.queueDepth, 'inference', () => depth);
+    expect(await metrics.render()).toContain('stage_queue_depth{stage="inference"} 2');
+    depth = 7;
+    expect(await metrics.render()).toContain('stage_queue_depth{stage="inference"} 7');
+    metrics.collect(metrics.queueDepth, 'inference', () => 9);
+    expect(await metrics.render()).toContain('stage_queue_depth{stage="inference"} 9');
   });
 
-  it('a re-registered gauge replaces the old reader', () => {
-    const metrics = new MetricsService();
-    metrics.gauge('queue_depth', () => 1);
-    metrics.gauge('queue_depth', () => 9);
-    const out = lines(metrics.render());
-    expect(out.filter((l) => l.startsWith('queue_depth '))).toEqual(['queue_depth 9']);
+  it('keeps each instance in its own registry', async () => {
+    const a = new MetricsService();
+    const b = new MetricsService();
+    a.recordsIn.inc({ stage: 'x' }, 3);
+    expect(await a.render()).toContain('stage_records_in_total{stage="x"} 3');
+    expect(await b.render()).not.toContain('stage_records_in_total{stage="x"}');
   });
 });

@@ -84,7 +84,9 @@ describe('OutputWriter', () => {
     const { writer, logger } = setup(producer);
     await expect(writer.deadLetter(source(9), new Error('x'))).resolves.toBeUndefined();
     expect(producer.attempts).toBe(2); // the copy, the truncated copy: never more
-    expect(logger.error).toHaveBeenCalledWith(expect.stringMatching(/skipping raw\[2\]@9/));
+    expect(logger.error).toHaveBeenCalledWith(
+      expect.objectContaining({ msg: expect.stringMatching(/skipping raw\[2\]@9/), requestId: 'k9' }),
+    );
   });
 
   it('stops retrying once stopped, so that the input stays uncommitted', async () => {

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { errorMessage, retry, ThrottledLog } from '@app/common';
+import { errorMessage, retry } from '@app/common';
 import type { Clock } from '@app/config';
 import {
   isRecordRejected,
@@ -9,7 +9,7 @@ import {
   toDlqMessage,
   truncatedDlqMessage,
 } from '@app/kafka';
-import type { MetricsService } from '@app/observability';
+import { MetricsService, traceIdFromHeaders, WarningLimiter } from '@app/observability';
 import type { Message } from 'kafkajs';
 
 /** Where a message came from: what its DLQ record needs. */
@@ -29,6 +29,9 @@ export interface OutputWriterOptions {
 }
 
 const MAX_PRODUCE_BACKOFF_MS = 5_000;
+// A flood of junk input must not fill a disk: per reason, 10 DLQ warnings per 10 s, the rest counted.
+const DLQ_WARNINGS_PER_WINDOW = 10;
+const DLQ_WARNING_WINDOW_MS = 10_000;
 
 /**
  * Producing for a stage: outputs and DLQ records, each promise resolving once the broker has
@@ -41,13 +44,19 @@ const MAX_PRODUCE_BACKOFF_MS = 5_000;
  */
 export class OutputWriter {
   private stopping = false;
-  /** A flood of bad records is one line per 10 s with a count (the DLQ and the metrics keep each one). */
-  private readonly deadLetterLog = new ThrottledLog((line) => this.options.logger.warn(line));
+  private readonly warnings: WarningLimiter;
 
   constructor(
     private readonly producer: KafkaProducerAdapter,
     private readonly options: OutputWriterOptions,
-  ) {}
+  ) {
+    this.warnings = new WarningLimiter(options.logger, {
+      perWindow: DLQ_WARNINGS_PER_WINDOW,
+      windowMs: DLQ_WARNING_WINDOW_MS,
+      now: () => options.clock.now(),
+      suppressed: options.metrics?.warningsSuppressed,
+    });
+  }
 
   /** From now on a failed send is not retried: the inputs stay uncommitted and are read again. */
   stop(): void {
@@ -76,7 +85,16 @@ export class OutputWriter {
   async deadLetter(source: Source, reason: unknown): Promise<void> {
     const { stage, dlqTopic, logger, clock, metrics } = this.options;
     const where = `${source.topic}[${source.partition}]@${source.offset}`;
-    this.deadLetterLog.log(`dead-lettering ${where}: ${errorMessage(reason)}`);
+    const reasonClass = reason instanceof Error ? reason.name : 'Error';
+    const about = {
+      requestId: source.key?.toString(),
+      traceId: traceIdFromHeaders(source.headers),
+      source: where,
+    };
+    this.warnings.warn(`${stage}:${reasonClass}`, {
+      msg: `dead-lettering ${where}: ${errorMessage(reason)}`,
+      ...about,
+    });
     const copy = toDlqMessage(
       source,
       { stage, topic: source.topic, partition: source.partition, error: reason },
@@ -84,20 +102,26 @@ export class OutputWriter {
     );
     try {
       await this.send(dlqTopic, [copy]);
-      metrics?.inc(`${stage}_dlq_total`);
+      metrics?.deadLettered.inc({ stage, reason: reasonClass });
       return;
     } catch (error) {
       if (!isRecordRejected(error)) throw error;
-      logger.warn(`${dlqTopic} refused the DLQ copy of ${where} (${kafkaErrorType(error)}); sending it truncated`);
+      logger.warn({
+        msg: `${dlqTopic} refused the DLQ copy of ${where} (${kafkaErrorType(error)}); sending it truncated`,
+        ...about,
+      });
     }
     try {
       await this.send(dlqTopic, [truncatedDlqMessage(copy, this.options.dlqTruncatedValueBytes)]);
-      metrics?.inc(`${stage}_dlq_total`);
-      metrics?.inc(`${stage}_dlq_truncated_total`);
+      metrics?.deadLettered.inc({ stage, reason: reasonClass });
+      metrics?.dlqTruncated.inc({ stage });
     } catch (error) {
       if (!isRecordRejected(error)) throw error;
-      logger.error(`skipping ${where}: ${dlqTopic} refused even its truncated DLQ copy (${kafkaErrorType(error)})`);
-      metrics?.inc(`${stage}_dlq_skipped_total`);
+      logger.error({
+        msg: `skipping ${where}: ${dlqTopic} refused even its truncated DLQ copy (${kafkaErrorType(error)})`,
+        ...about,
+      });
+      metrics?.dlqSkipped.inc({ stage });
     }
   }
 

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { AvroSerializer, InboundRecord, RawText, TokenizedText } from '@app/avro';
 import { AbandonedError, readDlqHeaders } from '@app/kafka';
-import { MetricsService } from '@app/observability';
+import { MetricsService, StageTracer } from '@app/observability';
 import { deferred, FakeClock, FakeProducer, rawText, registeredCodec, tokenizedText } from '@app/testing';
 import { OutputWriter } from './output-writer';
 import { BatchPipeline, Decoded, RecordPipeline } from './pipelines';
@@ -27,7 +27,8 @@ function decoded<K extends 'raw' | 'tokenized'>(record: K extends 'raw' ? RawTex
     headers: {},
     decoded: { ok: true, record },
   } as unknown as InboundRecord<K>;
-  return { inbound, record } as Decoded<K>;
+  const span = new StageTracer('test').startRecord({}, { topic: 'in', partition: 0, offset: String(offset) });
+  return { inbound, record, span } as Decoded<K>;
 }
 
 async function context<Out extends 'tokenized' | 'prediction'>(output: Out, stage: string) {
@@ -45,7 +46,16 @@ async function context<Out extends 'tokenized' | 'prediction'>(output: Out, stag
   return {
     producer,
     metrics,
-    ctx: { stage, outputTopic: 'out', serializer: new AvroSerializer(codec, output), writer, metrics, clock },
+    ctx: {
+      stage,
+      outputTopic: 'out',
+      serializer: new AvroSerializer(codec, output),
+      writer,
+      metrics,
+      tracer: new StageTracer(stage),
+      clock,
+      endToEnd: true,
+    },
   };
 }
 
@@ -71,7 +81,7 @@ describe('RecordPipeline', () => {
       offset: '1',
       errorMessage: 'cannot tokenize',
     });
-    expect(metrics.render()).toMatch(/preprocessor_outputs_total 1/);
+    expect(await metrics.render()).toContain('stage_records_out_total{stage="preprocessor"} 1');
   });
 });
 
@@ -125,6 +135,31 @@ describe('BatchPipeline', () => {
         .map((m) => m.key)
         .sort(),
     ).toEqual(records.map((r) => r.id).sort());
+  });
+
+  it("carries each record's trace onto its output and observes the batch in the metrics", async () => {
+    const { producer, ctx, metrics } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, limits, ctx);
+    const inputs = [tokenizedText({ inputIds: [1, 2, 3] }), tokenizedText({ inputIds: [1] })].map((r, i) =>
+      decoded<'tokenized'>(r, i),
+    );
+    const done = all(pipeline.submit(inputs));
+    await flush();
+    runs[0].finish();
+    await done;
+    const traceOf = (id: string) => {
+      const header = producer.messages('out').find((m) => m.key === id)?.headers?.traceparent;
+      return String(header).split('-')[1];
+    };
+    for (const input of inputs) expect(traceOf(input.record.id)).toBe(input.span.spanContext().traceId);
+    const text = await metrics.render();
+    expect(text).toContain('batch_size_count{stage="inference"} 1');
+    expect(text).toContain('batch_size_sum{stage="inference"} 2');
+    expect(text).toContain(`batch_real_tokens_sum{stage="inference"} ${inputs[0].record.inputIds.length + 1}`);
+    expect(text).toContain(`batch_padded_tokens_sum{stage="inference"} ${2 * inputs[0].record.inputIds.length}`);
+    expect(text).toContain('stage_records_out_total{stage="inference"} 2');
+    expect(text).toMatch(/^pipeline_end_to_end_seconds_count 2$/m);
   });
 
   it('dead-letters what the handler rejects, before batching', async () => {

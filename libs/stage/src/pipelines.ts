@@ -1,7 +1,8 @@
 import type { AvroSerializer, InboundRecord, RecordKind, RecordTypes } from '@app/avro';
 import type { Clock } from '@app/config';
 import { AbandonedError } from '@app/kafka';
-import type { MetricsService } from '@app/observability';
+import { endSpan, MetricsService, StageTracer, traceHeaders } from '@app/observability';
+import type { Span } from '@opentelemetry/api';
 import { Batcher, BatchLimits } from './batching/batcher';
 import type { Message } from 'kafkajs';
 import type { OutputWriter, Source } from './output-writer';
@@ -11,6 +12,8 @@ import type { BatchHandler, RecordHandler } from './stage.types';
 export interface Decoded<In extends RecordKind> {
   inbound: InboundRecord<In>;
   record: RecordTypes[In];
+  /** The record's span in this stage: its outputs carry it on as their `traceparent`. */
+  span: Span;
 }
 
 /** What happens to decoded records: one promise per record, resolved once its outputs are acknowledged. */
@@ -30,8 +33,17 @@ interface PipelineContext<Out extends RecordKind> {
   serializer: AvroSerializer<Out>;
   writer: OutputWriter;
   metrics: MetricsService;
+  tracer: StageTracer;
   clock: Clock;
+  /** Observe createdAt → now for every acknowledged output (the last stage: end-to-end latency). */
+  endToEnd?: boolean;
 }
+
+/** createdAt (ms) of an output record, when it has one. */
+const createdAtOf = (record: unknown): number | undefined => {
+  const at = (record as { createdAt?: unknown }).createdAt;
+  return typeof at === 'number' ? at : undefined;
+};
 
 /** record → output, as records arrive (the preprocessor). */
 export class RecordPipeline<In extends RecordKind, Out extends RecordKind> implements Pipeline<In> {
@@ -45,9 +57,9 @@ export class RecordPipeline<In extends RecordKind, Out extends RecordKind> imple
     const messages: Message[] = [];
     const sources: Source[] = [];
     const outcomes: (Promise<void> | undefined)[] = [];
-    for (const { inbound, record } of records) {
+    for (const { inbound, record, span } of records) {
       try {
-        messages.push(serializer.serialize(this.handler.handle(record)));
+        messages.push(serializer.serialize(this.handler.handle(record), traceHeaders(span)));
         sources.push(inbound);
         outcomes.push(undefined);
       } catch (error) {
@@ -56,7 +68,7 @@ export class RecordPipeline<In extends RecordKind, Out extends RecordKind> imple
     }
     // One produce for the fetched chunk's outputs: the producer coalesces it with the other partitions'.
     const written = writer.write(outputTopic, messages, sources).then(() => {
-      metrics.inc(`${stage}_outputs_total`, messages.length);
+      metrics.recordsOut.inc({ stage }, messages.length);
     });
     return outcomes.map((outcome) => outcome ?? written);
   }
@@ -93,13 +105,7 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
     private readonly ctx: PipelineContext<Out>,
   ) {
     this.batcher = new Batcher(limits, (e) => handler.lengthOf(e.record), ctx.clock);
-    const { metrics, stage } = ctx;
-    const stats = this.batcher.stats;
-    metrics.gauge(`${stage}_queue_depth`, () => this.batcher.queued);
-    metrics.gauge(`${stage}_batches_total`, () => stats.batches);
-    metrics.gauge(`${stage}_records_total`, () => stats.records);
-    metrics.gauge(`${stage}_real_tokens_total`, () => stats.realTokens);
-    metrics.gauge(`${stage}_padded_tokens_total`, () => stats.paddedTokens);
+    ctx.metrics.collect(ctx.metrics.queueDepth, ctx.stage, () => this.batcher.queued);
     for (let i = 0; i < Math.max(1, handler.concurrency); i++) void this.worker();
   }
 
@@ -154,22 +160,25 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
   }
 
   private async run(batch: Entry<In>[]): Promise<void> {
-    const { serializer, writer, outputTopic, metrics, clock, stage } = this.ctx;
+    const { serializer, writer, outputTopic, metrics, clock, stage, tracer } = this.ctx;
+    const batchSpan = tracer.startBatch(batch.map((e) => e.span));
     const started = clock.now();
     let outputs: RecordTypes[Out][];
     try {
       outputs = await this.handler.run(batch.map((e) => e.record));
     } catch (error) {
+      endSpan(batchSpan, error);
       batch.forEach((e) => e.reject(error));
       return;
     }
-    metrics.observe(`${stage}_run_seconds`, (clock.now() - started) / 1000);
+    endSpan(batchSpan);
+    this.observeBatch(batch, (clock.now() - started) / 1000);
     const messages: Message[] = [];
     const sources: Source[] = [];
     const dead: Promise<void>[] = [];
     outputs.forEach((output, i) => {
       try {
-        messages.push(serializer.serialize(output));
+        messages.push(serializer.serialize(output, traceHeaders(batch[i].span)));
         sources.push(batch[i].inbound);
       } catch (error) {
         dead.push(writer.deadLetter(batch[i].inbound, error));
@@ -178,9 +187,31 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
     void Promise.all([writer.write(outputTopic, messages, sources), ...dead]).then(
       () => {
         batch.forEach((e) => e.resolve());
-        metrics.inc(`${stage}_outputs_total`, messages.length);
+        metrics.recordsOut.inc({ stage }, messages.length);
+        if (this.ctx.endToEnd) {
+          const now = clock.now();
+          for (const output of outputs) {
+            const createdAt = createdAtOf(output);
+            if (createdAt !== undefined) metrics.endToEnd.observe(Math.max(0, now - createdAt) / 1000);
+          }
+        }
       },
       (error: unknown) => batch.forEach((e) => e.reject(error)),
     );
+  }
+
+  private observeBatch(batch: Entry<In>[], seconds: number): void {
+    const { metrics, stage } = this.ctx;
+    let real = 0;
+    let longest = 0;
+    for (const e of batch) {
+      const length = this.handler.lengthOf(e.record);
+      real += length;
+      if (length > longest) longest = length;
+    }
+    metrics.modelRun.observe({ stage }, seconds);
+    metrics.batchSize.observe({ stage }, batch.length);
+    metrics.batchRealTokens.observe({ stage }, real);
+    metrics.batchPaddedTokens.observe({ stage }, longest * batch.length);
   }
 }

@@ -17,8 +17,9 @@ import {
   KafkaProducerAdapter,
   ManagedConsumer,
 } from '@app/kafka';
-import { MetricsService, ReadinessCheck } from '@app/observability';
+import { endSpan, MetricsService, ReadinessCheck, StageTracer, traceHeaders } from '@app/observability';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { ConsumerLag } from './consumer-lag';
 import { decodeWithRetry } from './decode-with-retry';
 import { OutputWriter } from './output-writer';
 import { BatchPipeline, Decoded, Pipeline, RecordPipeline } from './pipelines';
@@ -41,8 +42,12 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   private readonly pipeline: Pipeline<In>;
   private readonly inputTopic: string;
   private fetchAhead?: FetchAhead;
+  private readonly tracer: StageTracer;
+  private readonly lag?: ConsumerLag;
   private draining = false;
   private paused = false;
+  /** Partitions of the input topic this member holds (for stage_paused_partitions). */
+  private assigned = 0;
 
   constructor(
     @Inject(STAGE_OPTIONS) private readonly options: StageOptions<In, Out>,
@@ -58,6 +63,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   ) {
     const { name } = options;
     this.logger = new Logger(name);
+    this.tracer = new StageTracer(name);
     this.inputTopic = options.inputTopic(config);
     this.deserializer = new AvroDeserializer(codec, options.input);
     this.writer = new OutputWriter(producer, {
@@ -78,7 +84,9 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       ),
       writer: this.writer,
       metrics,
+      tracer: this.tracer,
       clock,
+      endToEnd: options.endToEnd ?? false,
     };
     this.pipeline =
       handler.mode === 'record'
@@ -102,8 +110,14 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       restartMaxBackoffMs: k.restartMaxBackoffMs,
       logger: this.logger,
     });
-    metrics.gauge(`${name}_consumer_paused`, () => (this.paused ? 1 : 0));
-    metrics.gauge(`${name}_in_flight`, () => this.fetchAhead?.inFlightRecords ?? 0);
+    metrics.collect(metrics.pausedPartitions, name, () => (this.paused ? this.assigned : 0));
+    metrics.collect(metrics.inFlight, name, () => this.fetchAhead?.inFlightRecords ?? 0);
+    if (config.stage.lagIntervalMs > 0)
+      this.lag = new ConsumerLag(kafka, metrics, {
+        groupId: `${k.groupIdPrefix}${name}`,
+        topic: this.inputTopic,
+        intervalMs: config.stage.lagIntervalMs,
+      });
   }
 
   /** Consumes once outputs can be produced and encoded; meanwhile the service is alive and not ready. */
@@ -113,6 +127,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       await this.schemas.whenRegistered();
       if (this.draining) return;
       this.consumer.start();
+      this.lag?.start();
       this.logger.log(`consuming ${this.inputTopic} → ${this.options.outputTopic(this.config)}`);
     })().catch((error: unknown) => this.logger.error(`not started: ${(error as Error).message}`));
   }
@@ -143,18 +158,22 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         this.logger.warn(`drain incomplete after ${drainTimeoutMs} ms; uncommitted records will be re-read`);
     }
     this.writer.stop();
+    await this.lag?.stop();
     await this.consumer.stop();
   }
 
   private session(consumer: Consumer) {
     // A restart after a crash carries on with the work in flight (see FetchAhead.attach).
     this.fetchAhead?.attach(consumer);
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.assigned = payload.memberAssignment[this.inputTopic]?.length ?? 0;
+    });
     const fetchAhead = (this.fetchAhead ??= new FetchAhead(consumer, {
       maxInFlight: this.config.stage.maxInFlight,
       revokeTimeoutMs: this.config.stage.revokeTimeoutMs,
       logger: this.logger,
       onPaused: (paused) => {
-        if (paused) this.metrics.inc(`${this.options.name}_backpressure_pauses_total`);
+        if (paused) this.metrics.backpressurePauses.inc({ stage: this.options.name });
         this.paused = paused;
       },
       trimQueued: () => this.pipeline.trimQueued(),
@@ -174,14 +193,32 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
    */
   private process(topic: string, partition: number, messages: KafkaMessage[]): Promise<void>[] {
     const policy = { maxRetries: this.config.delivery.maxRetries, backoffMs: this.config.delivery.retryBackoffMs };
+    const { name } = this.options;
+    const received = process.hrtime.bigint();
+    this.metrics.recordsIn.inc({ stage: name }, messages.length);
     const replies = messages.map(() => reply());
-    void Promise.all(messages.map((m) => decodeWithRetry(this.deserializer, { ...m, topic, partition }, policy))).then(
+    // Each record's span continues the trace its producer sent (or starts one); its DLQ copy and its
+    // outputs carry this span on as their traceparent.
+    const spans = messages.map((m) => this.tracer.startRecord(m.headers, { topic, partition, offset: m.offset }));
+    const traced = messages.map((m, i) => ({ ...m, headers: { ...m.headers, ...traceHeaders(spans[i]) } }));
+    const latency = this.metrics.stageLatency.labels(name);
+    replies.forEach(
+      (r, i) =>
+        void r.promise.then(
+          () => {
+            latency.observe(Number(process.hrtime.bigint() - received) / 1e9);
+            endSpan(spans[i]);
+          },
+          (error: unknown) => endSpan(spans[i], error),
+        ),
+    );
+    void Promise.all(traced.map((m) => decodeWithRetry(this.deserializer, { ...m, topic, partition }, policy))).then(
       (inbound) => {
         const good: Decoded<In>[] = [];
         const goodAt: number[] = [];
         inbound.forEach((record, i) => {
           if (record.decoded.ok) {
-            good.push({ inbound: record, record: record.decoded.record });
+            good.push({ inbound: record, record: record.decoded.record, span: spans[i] });
             goodAt.push(i);
           } else replies[i].follow(this.writer.deadLetter(record, record.decoded.error));
         });

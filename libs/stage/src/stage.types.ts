@@ -36,6 +36,8 @@ export interface StageOptions<In extends RecordKind, Out extends RecordKind> {
   output: Out;
   inputTopic: (config: StageConfig) => string;
   outputTopic: (config: StageConfig) => string;
+  /** The last stage observes each output's createdAt → acknowledged as pipeline_end_to_end_seconds. */
+  endToEnd?: boolean;
   /** The app's provider that implements the handler. */
   handler: Type<StageHandler<In, Out>>;
   /** What the handler itself depends on (the model, the tokenizer). */

@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, HttpStatus, Inject, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpStatus, Inject, Post, Req } from '@nestjs/common';
 import type { Prediction } from '@app/avro';
 import { APP_CONFIG, GatewayConfig } from '@app/config';
+import { traceHeaders, TracedRequest } from '@app/observability';
 import { parseMany, parseSingle } from './predict-request';
 import { PredictService } from './predict.service';
 
@@ -17,6 +18,9 @@ const view = (p: Prediction) => ({
   timings: { createdAt: p.createdAt, tokenizedAt: p.tokenizedAt, predictedAt: p.predictedAt },
 });
 
+/** The request's trace context, carried onto every record it produces. */
+const traceOf = (req: TracedRequest) => (req.span ? traceHeaders(req.span) : undefined);
+
 @Controller()
 export class PredictController {
   constructor(
@@ -31,34 +35,34 @@ export class PredictController {
   /** The original design's call: one text, answered with its category. */
   @Post('predict')
   @HttpCode(HttpStatus.OK)
-  async predictOne(@Body() body: unknown) {
+  async predictOne(@Body() body: unknown, @Req() req: TracedRequest) {
     const input = parseSingle(body, this.config.limits.maxTextBytes, this.metadataLimits);
-    const [prediction] = await this.predictions.predict([input]);
+    const [prediction] = await this.predictions.predict([input], traceOf(req));
     return { category: prediction.label, ...view(prediction) };
   }
 
   @Post('v1/predict')
   @HttpCode(HttpStatus.OK)
-  async predictMany(@Body() body: unknown) {
+  async predictMany(@Body() body: unknown, @Req() req: TracedRequest) {
     const inputs = parseMany(
       body,
       this.config.limits.maxTextBytes,
       this.config.limits.maxTextsPerRequest,
       this.metadataLimits,
     );
-    return { predictions: (await this.predictions.predict(inputs)).map(view) };
+    return { predictions: (await this.predictions.predict(inputs, traceOf(req))).map(view) };
   }
 
   /** Fire and forget: results appear on the predictions topic, keyed by these ids. */
   @Post('v1/texts')
   @HttpCode(HttpStatus.ACCEPTED)
-  async submit(@Body() body: unknown) {
+  async submit(@Body() body: unknown, @Req() req: TracedRequest) {
     const inputs = parseMany(
       body,
       this.config.limits.maxTextBytes,
       this.config.limits.maxTextsPerRequest,
       this.metadataLimits,
     );
-    return { ids: await this.predictions.submit(inputs) };
+    return { ids: await this.predictions.submit(inputs, traceOf(req)) };
   }
 }

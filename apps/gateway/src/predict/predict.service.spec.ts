@@ -1,6 +1,7 @@
 import { AvroSerializer, SchemaRegistration } from '@app/avro';
 import type { GatewayConfig } from '@app/config';
 import type { KafkaConnection } from '@app/kafka';
+import { MetricsService } from '@app/observability';
 import { brokerDown, FakeClock, FakeProducer, predictionRecord, registeredCodec } from '@app/testing';
 import { HttpException } from '@nestjs/common';
 import { PendingReplies } from '../replies/pending-replies';
@@ -26,6 +27,7 @@ async function setup(state: { kafka?: boolean; schemas?: boolean; listening?: bo
     { isRegistered: state.schemas ?? true } as SchemaRegistration,
     { isListening: state.listening ?? true } as PredictionListener,
     pending,
+    new MetricsService(),
   );
   return { service, producer, pending, codec };
 }
@@ -34,6 +36,19 @@ const status = (error: unknown) => (error as HttpException).getStatus();
 const body = (error: unknown) => (error as HttpException).getResponse() as { error: string; message: string };
 
 describe('PredictService', () => {
+  it("puts the request's traceparent on every record it produces", async () => {
+    const { service, producer } = await setup();
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await service.submit(
+      [
+        { text: 'one', metadata: {} },
+        { text: 'two', metadata: {} },
+      ],
+      { traceparent },
+    );
+    expect(producer.messages('raw').map((m) => m.headers?.traceparent)).toEqual([traceparent, traceparent]);
+  });
+
   it('submit() produces one raw record per text, keyed by a new id, and returns the ids once acknowledged', async () => {
     const { service, producer, codec } = await setup();
     const ids = await service.submit([

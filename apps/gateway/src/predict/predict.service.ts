@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AvroSerializer, Prediction, RawText, SchemaRegistration } from '@app/avro';
 import { APP_CONFIG, CLOCK, Clock, GatewayConfig } from '@app/config';
 import { KafkaConnection, KafkaProducerAdapter } from '@app/kafka';
+import { MetricsService } from '@app/observability';
 import { randomUUID } from 'node:crypto';
 import { RAW_SERIALIZER } from '../gateway.constants';
 import { overloaded, timedOut, unavailable } from '../http/api-error';
@@ -22,18 +23,22 @@ export class PredictService {
     private readonly schemas: SchemaRegistration,
     private readonly listener: PredictionListener,
     private readonly pending: PendingReplies,
+    private readonly metrics: MetricsService,
   ) {}
 
-  /** Produces the texts onto raw (one record each, keyed by a new id); resolves with the ids once acked. */
-  async submit(inputs: TextInput[]): Promise<string[]> {
+  /**
+   * Produces the texts onto raw (one record each, keyed by a new id); resolves with the ids once acked.
+   * `trace` (the request's `traceparent` headers) goes onto every record.
+   */
+  async submit(inputs: TextInput[], trace?: Record<string, string>): Promise<string[]> {
     this.assertAvailable(false);
     const records = this.toRecords(inputs);
-    await this.produce(records);
+    await this.produce(records, trace);
     return records.map((r) => r.id);
   }
 
   /** Produces and waits for every prediction, in input order. */
-  async predict(inputs: TextInput[]): Promise<Prediction[]> {
+  async predict(inputs: TextInput[], trace?: Record<string, string>): Promise<Prediction[]> {
     this.assertAvailable(true);
     const bound = this.config.gateway.maxPendingReplies;
     if (this.pending.size + inputs.length > bound) {
@@ -45,15 +50,18 @@ export class PredictService {
     // Wait before producing: a fast answer must find its waiter.
     const replies = records.map((r) => this.pending.wait(r.id, this.config.limits.predictTimeoutMs));
     for (const reply of replies) reply.catch(() => undefined);
-    await this.produce(records);
+    await this.produce(records, trace);
     try {
       return await Promise.all(replies);
     } catch (error) {
       records.forEach((r) => this.pending.cancel(r.id, error as Error));
       if (error instanceof ReplyTimeoutError) {
-        this.logger.warn(
-          `${error.message} (${records.length} texts in the request; ${this.pending.size} replies pending)`,
-        );
+        this.logger.warn({
+          msg: `${error.message} (${records.length} texts in the request; ${this.pending.size} replies pending)`,
+          requestId: records[0].id,
+          requestIds: records.length > 1 ? records.map((r) => r.id) : undefined,
+          traceId: trace?.traceparent?.split('-')[1],
+        });
         throw timedOut(`no prediction within PREDICT_TIMEOUT_MS=${this.config.limits.predictTimeoutMs} ms`);
       }
       throw error;
@@ -71,8 +79,8 @@ export class PredictService {
     return inputs.map(({ text, metadata }) => ({ id: randomUUID(), text, createdAt, source: 'gateway', metadata }));
   }
 
-  private async produce(records: RawText[]): Promise<void> {
-    const messages = records.map((r) => this.serializer.serialize(r));
+  private async produce(records: RawText[], trace?: Record<string, string>): Promise<void> {
+    const messages = records.map((r) => this.serializer.serialize(r, trace));
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -85,6 +93,7 @@ export class PredictService {
             )),
         ),
       ]);
+      this.metrics.recordsOut.inc({ stage: 'gateway' }, records.length);
     } catch (error) {
       const reason = unavailable(`Kafka did not accept the texts: ${(error as Error).message}`);
       records.forEach((r) => this.pending.cancel(r.id, reason));

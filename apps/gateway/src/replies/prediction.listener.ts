@@ -3,6 +3,7 @@ import { AvroDeserializer } from '@app/avro';
 import { RecordSigner, SIGNATURE_HEADER, ThrottledLog } from '@app/common';
 import { APP_CONFIG, GatewayConfig } from '@app/config';
 import { ConsumerHealth, KAFKA_CLIENT, KafkaConnection, ManagedConsumer } from '@app/kafka';
+import { traceIdFromHeaders } from '@app/observability';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { PREDICTION_DESERIALIZER } from '../gateway.constants';
@@ -94,7 +95,12 @@ export class PredictionListener implements BeforeApplicationShutdown {
       }
       const inbound = await this.deserializer.decode({ ...message, topic: batch.topic, partition: batch.partition });
       if (inbound.decoded.ok) this.pending.deliver(inbound.decoded.record);
-      else this.logger.warn(`undecodable prediction for ${id}: ${inbound.decoded.error.message}`);
+      else
+        this.logger.warn({
+          msg: `undecodable prediction for ${id}: ${inbound.decoded.error.message}`,
+          requestId: id,
+          traceId: traceIdFromHeaders(message.headers),
+        });
     }
   }
 
