@@ -75,6 +75,7 @@ describe('loadConfig', () => {
       maxInFlight: 4096,
       drainTimeoutMs: 15_000,
       revokeTimeoutMs: 10_000,
+      lagIntervalMs: 5_000,
     });
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
