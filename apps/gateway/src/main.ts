@@ -26,7 +26,8 @@ async function bootstrap(): Promise<void> {
   app.useGlobalFilters(new JsonErrorFilter());
   // SIGTERM or SIGINT (Ctrl-C): Nest's shutdown hooks close HTTP and Kafka, then the process exits with 0.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
-  process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
+  // Before the logger's own exit hook, which flushes its stream synchronously: the line is never lost.
+  process.prependOnceListener('exit', (code) => logger.log(`stopped (exit code ${code})`));
   applyServerTimeouts(app.getHttpServer(), config);
   await app.listen(config.ports.gateway, config.ports.host);
   if (config.gateway.metricsPort !== 0) {

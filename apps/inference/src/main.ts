@@ -15,7 +15,8 @@ async function bootstrap(): Promise<void> {
   // SIGTERM or SIGINT (Ctrl-C): the runtime drains (the batches running finish, outputs acked, offsets
   // committed) and leaves its group; then the process exits with 0.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
-  process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
+  // Before the logger's own exit hook, which flushes its stream synchronously: the line is never lost.
+  process.prependOnceListener('exit', (code) => logger.log(`stopped (exit code ${code})`));
   await app.listen(config.ports.inference, config.ports.host);
   logger.log(
     `${config.topics.tokenized} → ${config.topics.predictions} (batch ≤ ${config.batch.maxSize}, wait ≤ ${config.batch.maxWaitMs} ms, ≤ ${config.batch.maxTokens} tokens); health on :${config.ports.inference}`,

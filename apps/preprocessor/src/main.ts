@@ -15,7 +15,8 @@ async function bootstrap(): Promise<void> {
   // SIGTERM or SIGINT (Ctrl-C): the runtime drains (outputs acked, offsets committed) and leaves its
   // group; then the process exits with 0.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
-  process.once('exit', (code) => logger.log(`stopped (exit code ${code})`));
+  // Before the logger's own exit hook, which flushes its stream synchronously: the line is never lost.
+  process.prependOnceListener('exit', (code) => logger.log(`stopped (exit code ${code})`));
   await app.listen(config.ports.preprocessor, config.ports.host);
   logger.log(`${config.topics.raw} → ${config.topics.tokenized}; health on :${config.ports.preprocessor}`);
 }
