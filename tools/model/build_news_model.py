@@ -474,7 +474,7 @@ def batch_dependence(sess, tok, texts, seed):
     """max |logit(text alone) - logit(text among 31 random mixed-length companions)|."""
     rng = np.random.RandomState(seed)
     worst = 0.0
-    for i in range(0, min(len(texts), 96)):
+    for i in range(0, min(len(texts), 48)):
         alone = ort_logits(sess, tok, [texts[i]], 1)[0]
         comp = [texts[j] for j in rng.choice(len(texts), 31, replace=False)]
         batch = comp[:15] + [texts[i]] + comp[15:]

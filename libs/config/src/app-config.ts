@@ -10,7 +10,7 @@ export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'
 export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 
 /** The default model committed in the repo (DESIGN.md: MODEL_DIR → the committed default model). */
-export const DEFAULT_MODEL_DIR = join(projectRoot(), 'models', 'minilm-spam');
+export const DEFAULT_MODEL_DIR = join(projectRoot(), 'models', 'bge-small-zh-news');
 
 export interface AppConfig {
   kafka: {

@@ -4,8 +4,10 @@ import { APP_CONFIG, AppConfig } from '@app/config';
 import { parseMany, parseSingle } from './predict-request';
 import { PredictService } from './predict.service';
 
+// `category` is the original design's name for the label; every answer (single or batch) carries it.
 const view = (p: Prediction) => ({
   id: p.id,
+  category: p.label,
   label: p.label,
   score: p.score,
   scores: p.scores,
@@ -30,7 +32,7 @@ export class PredictController {
   async predictOne(@Body() body: unknown) {
     const input = parseSingle(body, this.config.limits.maxTextBytes);
     const [prediction] = await this.predictions.predict([input]);
-    return { category: prediction.label, ...view(prediction) };
+    return view(prediction);
   }
 
   @Post('v1/predict')
