@@ -351,7 +351,10 @@ def baseline(model, tok, data, seed):
             "design_sentence": design}
 
 
-def finetune(model, tok, data, args):
+def finetune(model, tok, data, args, epochs_to_run, resume=None):
+    """Without resume: warm-up then linear decay planned over args.epochs epochs, of which
+    epochs_to_run run. With resume (a finetune.pt dict): continue from its weights for epochs_to_run
+    epochs with a fresh linear decay from args.decay_lr to 0 (no warm-up)."""
     import torch
 
     torch.manual_seed(args.seed)
@@ -384,15 +387,32 @@ def finetune(model, tok, data, args):
         rng.shuffle(out)
         return out
 
-    steps_per_epoch = (n + args.batch_size - 1) // args.batch_size + 50
-    total = steps_per_epoch * args.epochs
-    warmup = int(0.06 * total)
+    if resume:
+        for g in opt.param_groups:
+            g["lr"] *= args.decay_lr / args.lr
+            g["initial_lr"] = g["lr"]
+        total = len(epoch_batches()) * epochs_to_run
+        rng = np.random.RandomState(args.seed)
+        warmup = 0
+    else:
+        total = ((n + args.batch_size - 1) // args.batch_size + 50) * args.epochs
+        warmup = int(0.06 * total)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / (total - warmup)))
     loss_fn = torch.nn.CrossEntropyLoss()
     t0, step, best, epochs = time.time(), 0, None, []
+    first = 0
+    if resume:
+        model.load_state_dict(resume["state"])
+        epochs = list(resume["epochs"])
+        first = len(epochs)
+        b = resume["best_epoch"]
+        best = (epochs[b - 1]["val"], b, copy.deepcopy(resume["state"]))
+        t0 -= epochs[-1]["elapsed_s"]
+        for _ in range(first):  # the shuffles those epochs used
+            epoch_batches()
     val_texts, val_y, val_ds = merged(data, "validation")
-    for epoch in range(args.epochs):
+    for epoch in range(first, first + epochs_to_run):
         model.train()
         running = 0.0
         for idx in epoch_batches():
@@ -474,7 +494,7 @@ def batch_dependence(sess, tok, texts, seed):
     """max |logit(text alone) - logit(text among 31 random mixed-length companions)|."""
     rng = np.random.RandomState(seed)
     worst = 0.0
-    for i in range(0, min(len(texts), 48)):
+    for i in range(0, min(len(texts), 8)):
         alone = ort_logits(sess, tok, [texts[i]], 1)[0]
         comp = [texts[j] for j in rng.choice(len(texts), 31, replace=False)]
         batch = comp[:15] + [texts[i]] + comp[15:]
@@ -576,18 +596,27 @@ def main():
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "models" / MODEL_NAME)
     ap.add_argument("--fixtures-dir", type=Path, default=REPO_ROOT / "test" / "fixtures" / "model" / MODEL_NAME)
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/bge-small-zh-news-build"))
-    ap.add_argument("--stage", choices=["all", "train", "baseline", "package"], default="all",
+    ap.add_argument("--stage", choices=["all", "train", "resume", "baseline", "package", "card"], default="all",
                     help="train: candidates -> work-dir; package: export etc. from the saved candidates")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--stop-after", type=int, default=1,
+                    help="epochs of the --epochs schedule to run before the final decay (0: all)")
+    ap.add_argument("--decay-epochs", type=int, default=1,
+                    help="then continue this many epochs with lr decaying linearly from --decay-lr to 0")
+    ap.add_argument("--decay-lr", type=float, default=7e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--head-hidden", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-steps-probe", type=int, default=0, help="development: stop after N steps")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--forms", default="fp32,int8-dynamic,int8-weights",
+                    help="stored forms built and measured (int8-weights always ships)")
+    ap.add_argument("--validate-forms", default="fp32,int8-dynamic,int8-weights",
+                    help="stored forms whose validation accuracy is measured (comma-separated)")
     ap.add_argument("--fixture-samples", type=int, default=200)
     args = ap.parse_args()
 
@@ -618,6 +647,18 @@ def main():
     log("tokens", json.dumps(tok_stats))
 
     report_path = args.work_dir / "report.json"
+    if args.stage == "card":  # only rewrite MODEL_CARD.md from the last package's report
+        import news_model_card
+        (args.out_dir / "MODEL_CARD.md").write_text(news_model_card.render(
+            json.loads(report_path.read_text()), args, LABELS, GLOSS, args.out_dir / "model.onnx"),
+            encoding="utf-8")
+        return
+    if args.stage == "resume":  # development: only the final decay, from the saved finetune.pt
+        import torch
+        model = build_classifier(load_encoder(args.encoder_onnx)[0], args.head_hidden)
+        saved = torch.load(args.work_dir / "finetune.pt", weights_only=False)
+        finetune(model, tok, data, args, args.decay_epochs, resume=saved)
+        return
     if args.stage == "baseline":  # re-run (b) only, into the existing report
         report = json.loads(report_path.read_text())
         encoder, _ = load_encoder(args.encoder_onnx)
@@ -637,7 +678,10 @@ def main():
             log("(b)", json.dumps({k: v for k, v in base.items() if k != "val"}, ensure_ascii=False))
         set_determinism(args.seed, args.threads)
         model = build_classifier(load_encoder(args.encoder_onnx)[0], args.head_hidden)
-        ft = finetune(model, tok, data, args)
+        ft = finetune(model, tok, data, args, args.stop_after or args.epochs)
+        if args.decay_epochs:
+            saved = torch.load(args.work_dir / "finetune.pt", weights_only=False)
+            ft = finetune(model, tok, data, args, args.decay_epochs, resume=saved)
         report = {"versions": versions, "data": dstats, "tokens": tok_stats, "encoder_check": diff,
                   "baseline": base, "finetune": ft, "args": {k: str(v) for k, v in vars(args).items()}}
         report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
@@ -654,8 +698,15 @@ def package(args, report, data, tok, versions, t_start):
 
     encoder, cfg = load_encoder(args.encoder_onnx)
     model = build_classifier(encoder, args.head_hidden)
-    model.load_state_dict(torch.load(args.work_dir / "finetune.pt", weights_only=False)["state"])
+    saved = torch.load(args.work_dir / "finetune.pt", weights_only=False)
+    model.load_state_dict(saved["state"])
     model.eval()
+    # finetune.pt (written after every epoch) is the source of truth for the epochs that finished.
+    epochs = saved["epochs"]
+    report["finetune"] = {"best_epoch": saved["best_epoch"], "epochs": epochs,
+                          "val": epochs[saved["best_epoch"] - 1]["val"], "lr": args.lr,
+                          "head_lr": args.head_lr, "batch_size": args.batch_size,
+                          "epochs_planned": args.epochs, "seconds": epochs[-1]["elapsed_s"]}
     base, ft = report["baseline"], report["finetune"]
     # Validation decides: the fine-tune ships if it beats the baseline on mean validation accuracy.
     chosen = "finetune" if ft["val"]["mean_accuracy"] >= base["val"]["mean_accuracy"] else "baseline"
@@ -667,8 +718,10 @@ def package(args, report, data, tok, versions, t_start):
     wo = args.work_dir / "model.int8-weights.onnx"
     onnx.save(weight_only_int8.quantize_fp32_graph(onnx.load(str(fp32))), str(wo))
     dyn = args.work_dir / "model.int8-dynamic.onnx"
-    quantize_dynamic(str(fp32), str(dyn), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
     forms = {"fp32": fp32, "int8-dynamic": dyn, "int8-weights": wo}
+    forms = {k: v for k, v in forms.items() if k in args.forms.split(",")}
+    if "int8-dynamic" in forms:
+        quantize_dynamic(str(fp32), str(dyn), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
 
     # torch vs the fp32 export
     probe = [t for t, _ in SHORT_TEXTS]
@@ -676,39 +729,12 @@ def package(args, report, data, tok, versions, t_start):
     export_diff = float(np.abs(ref - ort_logits(ort_session(fp32), tok, probe, 8)).max())
     log(f"torch vs fp32 ONNX: {export_diff:.2e}")
 
-    evals = {}
     val_texts, val_y, val_ds = merged(data, "validation")
     test_texts, test_y, test_ds = merged(data, "test")
-    for name, p in forms.items():
-        sess = ort_session(p)
-        ev = {"bytes": p.stat().st_size,
-              "validation": per_dataset(val_y, ort_logits(sess, tok, val_texts).argmax(1), val_ds),
-              "batch_dependence": batch_dependence(sess, tok, test_texts, args.seed),
-              "kernels": weight_only_int8.optimized_ops(str(p), str(args.work_dir / f"{name}.opt.onnx"))}
-        evals[name] = ev
-        log(f"{name}: {ev['bytes'] / 1e6:.1f} MB val {ev['validation']['thucnews']['accuracy']:.4f}/"
-            f"{ev['validation']['bbc']['accuracy']:.4f} batch dependence {ev['batch_dependence']:.2e}")
     shipped = "int8-weights"
     out_model = args.out_dir / "model.onnx"
     out_model.write_bytes(wo.read_bytes())
     sess = ort_session(out_model)
-    test_logits = ort_logits(sess, tok, test_texts)
-    test = per_dataset(test_y, test_logits.argmax(1), test_ds)
-    test["overall_accuracy"] = float((test_logits.argmax(1) == test_y).mean())
-    log(f"TEST (once): thucnews {test['thucnews']['accuracy']:.4f} bbc {test['bbc']['accuracy']:.4f}")
-
-    def softmax(x):
-        e = np.exp(x - x.max(-1, keepdims=True))
-        return e / e.sum(-1, keepdims=True)
-
-    short = []
-    sl = ort_logits(sess, tok, [t for t, _ in SHORT_TEXTS], 1)
-    for (t, expect), lg in zip(SHORT_TEXTS, sl):
-        p = softmax(lg)
-        top = np.argsort(-p)[:2]
-        short.append({"text": t, "expected": expect, "label": ID2LABEL[int(top[0])], "score": float(p[top[0]]),
-                      "second": f"{ID2LABEL[int(top[1])]} {p[top[1]]:.2f}"})
-
     # tokenizer + config
     tok.save(str(args.out_dir / "tokenizer.json"))
     (args.out_dir / "tokenizer_config.json").write_text(json.dumps({
@@ -745,6 +771,52 @@ def package(args, report, data, tok, versions, t_start):
     write_fixtures(args.fixtures_dir / "fixtures.json", sess, tok,
                    [test_texts[i] for i in pick] + hard_cases(tok, args.max_length), args.max_length)
 
+    test_logits = ort_logits(sess, tok, test_texts)
+    test = per_dataset(test_y, test_logits.argmax(1), test_ds)
+    test["overall_accuracy"] = float((test_logits.argmax(1) == test_y).mean())
+    log(f"TEST (once): thucnews {test['thucnews']['accuracy']:.4f} bbc {test['bbc']['accuracy']:.4f}")
+
+    def softmax(x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    short = []
+    sl = ort_logits(sess, tok, [t for t, _ in SHORT_TEXTS], 1)
+    for (t, expect), lg in zip(SHORT_TEXTS, sl):
+        p = softmax(lg)
+        top = np.argsort(-p)[:2]
+        short.append({"text": t, "expected": expect, "label": ID2LABEL[int(top[0])], "score": float(p[top[0]]),
+                      "second": f"{ID2LABEL[int(top[1])]} {p[top[1]]:.2f}"})
+
+    log("model folder and fixtures written; measuring the stored forms")
+    def finish(evals, perf):
+        report.update({"chosen": chosen, "shipped": shipped, "evals": evals, "test": test, "short": short,
+                       "throughput": perf, "export_diff": export_diff, "sources": json.loads(args.sources),
+                       "package_seconds": time.time() - t_start, "versions": versions})
+        (args.work_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        import news_model_card
+
+        (args.out_dir / "MODEL_CARD.md").write_text(news_model_card.render(report, args, LABELS, GLOSS,
+                                                                           args.out_dir / "model.onnx"),
+                                                    encoding="utf-8")
+
+    # A first card straight away (only the shipped form's size), rewritten below with every measurement.
+    finish({shipped: {"bytes": wo.stat().st_size, "validation": None, "batch_dependence": float("nan"),
+                      "kernels": {}}}, {})
+    evals = {}
+    for name, p in forms.items():
+        sess = ort_session(p)
+        validated = name in args.validate_forms.split(",")
+        ev = {"bytes": p.stat().st_size,
+              "validation": (per_dataset(val_y, ort_logits(sess, tok, val_texts).argmax(1), val_ds)
+                             if validated else None),
+              "batch_dependence": batch_dependence(sess, tok, test_texts, args.seed),
+              "kernels": weight_only_int8.optimized_ops(str(p), str(args.work_dir / f"{name}.opt.onnx"))}
+        evals[name] = ev
+        log(f"{name}: {ev['bytes'] / 1e6:.1f} MB val "
+            + (f"{ev['validation']['thucnews']['accuracy']:.4f}/{ev['validation']['bbc']['accuracy']:.4f}"
+               if validated else "not measured")
+            + f" batch dependence {ev['batch_dependence']:.2e}")
     perf = {}
     if not args.skip_throughput:
         rng = np.random.RandomState(args.seed)
@@ -754,15 +826,7 @@ def package(args, report, data, tok, versions, t_start):
             perf[name] = {"batch1": throughput(s, tok, sample, 1), "batch32": throughput(s, tok, sample, 32)}
             log(f"throughput {name}: {perf[name]}")
 
-    report.update({"chosen": chosen, "shipped": shipped, "evals": evals, "test": test, "short": short,
-                   "throughput": perf, "export_diff": export_diff, "sources": json.loads(args.sources),
-                   "package_seconds": time.time() - t_start, "versions": versions})
-    (args.work_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    import news_model_card
-
-    (args.out_dir / "MODEL_CARD.md").write_text(news_model_card.render(report, args, LABELS, GLOSS,
-                                                                       args.out_dir / "model.onnx"),
-                                                encoding="utf-8")
+    finish(evals, perf)
     log(f"done; report {args.work_dir / 'report.json'}")
 
 
