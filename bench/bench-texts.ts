@@ -15,11 +15,11 @@ export function prng(seed: number): () => number {
 }
 
 /**
- * Mixed-length texts cut from the test split: word counts spread from a few words to past the
+ * Mixed-length texts cut from minilm-spam's test split (English mail, for both models, so ceilings compare): word counts spread from a few words to past the
  * model's max length, as a real stream of short messages and long mails would be.
  */
 export function benchTexts(count: number, seed = 42): string[] {
-  const split = readFileSync(join(projectRoot(), 'test/fixtures/model/test-split.jsonl'), 'utf8')
+  const split = readFileSync(join(projectRoot(), 'test/fixtures/model/minilm-spam/test-split.jsonl'), 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((l) => (JSON.parse(l) as { text: string }).text.split(/\s+/).filter(Boolean));

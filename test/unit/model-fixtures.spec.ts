@@ -1,24 +1,26 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MODEL_DIR, projectRoot } from '@app/config';
-import { loadModelInfo, ModelInfo, OnnxClassifier, softmax } from '@app/model';
+import { loadModelInfo, ModelInfo, OnnxClassifier } from '@app/model';
 import { TextTokenizer } from '@app/tokenizer';
 
-// Acceptance: the TypeScript serving path (@app/tokenizer ids → onnxruntime-node) gives the logits
-// Python onnxruntime gave for the committed model (test/fixtures/model/fixtures.json, written by
-// tools/model/build_model.py one text at a time).
-const TOLERANCE = 1e-4;
-
-// Batched runs cannot meet TOLERANCE with this model, and not because of padding code: model.onnx
-// is int8 with *dynamic* activation quantization (DynamicQuantizeLinear, one scale per tensor), so
-// each row's logits depend on everything else in the batch, pads included. Python onnxruntime
-// shows the same (a text run next to one 128-token text moves by up to 0.29 in both). Measured on
-// the 300 fixtures in batches of 32 (file order), over two builds of the model: max |Δlogit|
-// 0.53-0.84, max |ΔP(spam)| 0.12-0.19, no label flips. Batches of 1 match to 0. These bounds pin
-// that behaviour; broken padding or masks would blow far past them.
-const BATCHED_MAX_LOGIT_DELTA = 1.0;
-const BATCHED_MAX_PROB_DELTA = 0.25;
-const FIXTURES = join(projectRoot(), 'test', 'fixtures', 'model', 'fixtures.json');
+// Acceptance, for each committed model: the TypeScript serving path (@app/tokenizer ids →
+// onnxruntime-node) gives the ids of Hugging Face `tokenizers` and the logits Python onnxruntime gave
+// (test/fixtures/model/<model>/fixtures.json, one text at a time, written by tools/model).
+//
+// Both models store int8 weights but compute in fp32 (tools/model/weight_only_int8.py), so the bounds
+// come from fp32 arithmetic, not from one machine's output:
+// - Python vs Node, possibly on another CPU: the same onnxruntime build on the same graph, but MLAS picks
+//   its SGEMM kernel by instruction set (AVX2 vs AVX-512), which changes the order of the K-term sums
+//   (K ≤ 2048 here). Each sum then moves by about √K·ε ≈ 3e-6 of its magnitude (ε = 6e-8), and a
+//   few such relative errors per layer through 4–6 LayerNorm-ed layers stay around 1e-4 of the
+//   logits' scale. FIXTURE_BOUND allows 10× that: 1e-3 × max(1, |logit|).
+// - Alone vs inside a batch: a row's dot products are the same sums in the same order whatever the
+//   other rows hold, and padded keys get exactly zero attention weight; only the grouping of a few
+//   reductions can change, a handful of ε. The issue's 1e-4 absolute bound holds with wide margin.
+const FIXTURE_BOUND = (expected: number) => 1e-3 * Math.max(1, Math.abs(expected));
+const BATCH_BOUND = 1e-4;
+const BATCH = 32;
 
 interface Fixture {
   text: string;
@@ -26,29 +28,20 @@ interface Fixture {
   logits: number[];
 }
 
-interface Mismatch {
-  index: number;
-  text: string;
-  expected: number[];
-  actual: number[];
-  delta: number;
-}
+const MODELS = [DEFAULT_MODEL_DIR, join(projectRoot(), 'models', 'minilm-spam')];
 
-function maxAbsDelta(a: number[], b: number[]): number {
-  if (a.length !== b.length) return Infinity;
-  return Math.max(...a.map((x, i) => Math.abs(x - b[i])));
-}
-
-describe('default model: onnxruntime-node against the Python fixtures', () => {
+describe.each(MODELS)('committed model %s', (dir) => {
   let info: ModelInfo;
   let tokenizer: TextTokenizer;
   let classifier: OnnxClassifier;
   let doc: { model: string; max_length: number; items: Fixture[] };
+  const alone: number[][] = [];
 
   beforeAll(async () => {
-    if (!existsSync(FIXTURES)) throw new Error(`${FIXTURES} is missing: run tools/model/build.sh`);
-    doc = JSON.parse(readFileSync(FIXTURES, 'utf8')) as typeof doc;
-    info = loadModelInfo(DEFAULT_MODEL_DIR);
+    info = loadModelInfo(dir);
+    const file = join(projectRoot(), 'test', 'fixtures', 'model', info.name, 'fixtures.json');
+    if (!existsSync(file)) throw new Error(`${file} is missing: see tools/model/README.md`);
+    doc = JSON.parse(readFileSync(file, 'utf8')) as typeof doc;
     tokenizer = TextTokenizer.fromFile(info.tokenizerPath, info.maxLength);
     classifier = await OnnxClassifier.create(info, { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' });
   });
@@ -64,51 +57,43 @@ describe('default model: onnxruntime-node against the Python fixtures', () => {
     expect(classifier.inputNames).toEqual(expect.arrayContaining(['input_ids', 'attention_mask']));
   });
 
-  it(`matches every fixture's logits within ${TOLERANCE} (batches of 1, ids from @app/tokenizer)`, async () => {
-    const mismatches: Mismatch[] = [];
-    let worst = 0;
+  it('tokenizes every fixture text to the ids of Hugging Face tokenizers', () => {
+    const wrong = doc.items
+      .map((item, index) => ({ index, text: item.text.slice(0, 60), ids: tokenizer.encode(item.text).inputIds, item }))
+      .filter(({ ids, item }) => JSON.stringify(ids) !== JSON.stringify(item.input_ids))
+      .map(({ index, text }) => ({ index, text }));
+    expect(wrong).toEqual([]);
+  });
+
+  it("matches every fixture's Python logits within 1e-3·max(1,|logit|), one text at a time", async () => {
+    const mismatches: { index: number; text: string; expected: number[]; actual: number[] }[] = [];
     for (const [index, item] of doc.items.entries()) {
-      const ids = tokenizer.encode(item.text).inputIds;
-      expect(ids).toEqual(item.input_ids);
-      const [actual] = (await classifier.run([ids])).logits;
-      const delta = maxAbsDelta(actual, item.logits);
-      worst = Math.max(worst, delta);
-      if (!(delta <= TOLERANCE))
-        mismatches.push({ index, text: item.text.slice(0, 60), expected: item.logits, actual, delta });
+      const [actual] = (await classifier.run([item.input_ids])).logits;
+      alone[index] = actual;
+      const ok =
+        actual.length === item.logits.length &&
+        actual.every((x, k) => Math.abs(x - item.logits[k]) <= FIXTURE_BOUND(item.logits[k]));
+      if (!ok) mismatches.push({ index, text: item.text.slice(0, 60), expected: item.logits, actual });
     }
     expect(mismatches).toEqual([]);
-    expect(worst).toBeLessThanOrEqual(TOLERANCE);
   }, 300_000);
 
-  it('stays within the documented batching bounds for padded batches of 32 (int8 dynamic quantization)', async () => {
-    let worstLogit = 0;
-    let worstProb = 0;
-    const flips: Mismatch[] = [];
-    for (let start = 0; start < doc.items.length; start += 32) {
-      const batch = doc.items.slice(start, start + 32);
-      const { logits, padLength } = await classifier.run(batch.map((item) => item.input_ids));
-      expect(padLength).toBe(Math.max(...batch.map((item) => item.input_ids.length)));
-      batch.forEach((item, row) => {
-        const delta = maxAbsDelta(logits[row], item.logits);
-        const [expected, actual] = [softmax(item.logits), softmax(logits[row])];
-        const probDelta = maxAbsDelta(actual, expected);
-        worstLogit = Math.max(worstLogit, delta);
-        worstProb = Math.max(worstProb, probDelta);
-        const label = (p: number[]) => p.indexOf(Math.max(...p));
-        // A label may only flip where Python itself was within the probability bound of a tie.
-        if (label(actual) !== label(expected) && Math.abs(expected[0] - expected[1]) / 2 >= BATCHED_MAX_PROB_DELTA) {
-          flips.push({
-            index: start + row,
-            text: item.text.slice(0, 60),
-            expected: item.logits,
-            actual: logits[row],
-            delta,
-          });
-        }
+  it(`gives a text the same logits (within ${BATCH_BOUND}) alone and among ${BATCH - 1} mixed-length companions`, async () => {
+    expect(alone.length).toBe(doc.items.length);
+    // Interleave short and long texts so every batch mixes lengths (and pads most rows).
+    const order = doc.items.map((_x, i) => i).sort((a, b) => ((a * 7919) % 101) - ((b * 7919) % 101) || a - b);
+    let worst = 0;
+    let mixed = 0;
+    for (let start = 0; start < order.length; start += BATCH) {
+      const rows = order.slice(start, start + BATCH);
+      const lengths = rows.map((i) => doc.items[i].input_ids.length);
+      if (Math.min(...lengths) !== Math.max(...lengths)) mixed++;
+      const { logits } = await classifier.run(rows.map((i) => doc.items[i].input_ids));
+      rows.forEach((i, r) => {
+        logits[r].forEach((x, k) => (worst = Math.max(worst, Math.abs(x - alone[i][k]))));
       });
     }
-    expect(flips).toEqual([]);
-    expect(worstLogit).toBeLessThanOrEqual(BATCHED_MAX_LOGIT_DELTA);
-    expect(worstProb).toBeLessThanOrEqual(BATCHED_MAX_PROB_DELTA);
+    expect(mixed).toBeGreaterThan(0);
+    expect(worst).toBeLessThanOrEqual(BATCH_BOUND);
   }, 300_000);
 });

@@ -1,9 +1,11 @@
 /**
  * Accuracy of MODEL_DIR on the held-out test split, computed the way the services compute it:
- * @app/tokenizer for the ids, onnxruntime-node (@app/model) for the logits.
+ * @app/tokenizer for the ids, onnxruntime-node (@app/model) for the logits. Split lines that carry a
+ * "dataset" field are also reported per dataset.
  *
- *   npm run model:eval [-- --batch N] [-- --split FILE]
+ *   npm run model:eval [-- --model-dir DIR] [-- --batch N] [-- --split FILE]
  *
+ * The split defaults to test/fixtures/model/<model name>/test-split.jsonl.
  * MODEL_DIR, INFERENCE_DEVICE, ORT_INTRA_OP_THREADS and ORT_GRAPH_OPTIMIZATION are read as the
  * services read them (@app/config). Exits 1 when, at the model card's batch size, the accuracy
  * differs from the one MODEL_CARD.md reports.
@@ -20,11 +22,12 @@ const CARD_BATCH = 32;
 
 interface Args {
   batch: number;
-  split: string;
+  split?: string;
+  modelDir?: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { batch: CARD_BATCH, split: join(projectRoot(), 'test', 'fixtures', 'model', 'test-split.jsonl') };
+  const args: Args = { batch: CARD_BATCH };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i] ?? fail(`${flag} needs a value`);
@@ -33,8 +36,11 @@ function parseArgs(argv: string[]): Args {
       if (!/^\d+$/.test(batch) || Number(batch) < 1) fail(`--batch must be a positive integer, got "${batch}"`);
       args.batch = Number(batch);
     } else if (flag === '--split') args.split = value();
+    else if (flag === '--model-dir') args.modelDir = value();
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: npm run model:eval -- [--batch N (default 32)] [--split FILE.jsonl]\n');
+      process.stdout.write(
+        'usage: npm run model:eval -- [--model-dir DIR (default MODEL_DIR)] [--batch N (default 32)] [--split FILE.jsonl]\n',
+      );
       process.exit(0);
     } else fail(`unknown argument "${argv[i]}"`);
   }
@@ -46,24 +52,26 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function readSplit(file: string, labels: string[]): { texts: string[]; truth: number[] } {
+function readSplit(file: string, labels: string[]): { texts: string[]; truth: number[]; datasets: string[] } {
   if (!existsSync(file)) fail(`${file} is missing`);
   const texts: string[] = [];
   const truth: number[] = [];
+  const datasets: string[] = [];
   readFileSync(file, 'utf8')
     .split('\n')
     .forEach((line, i) => {
       if (line.trim() === '') return;
-      const row = JSON.parse(line) as { text?: unknown; label?: unknown };
+      const row = JSON.parse(line) as { text?: unknown; label?: unknown; dataset?: unknown };
       const label = labels.indexOf(String(row.label));
       if (typeof row.text !== 'string' || label < 0) {
         fail(`${file}:${i + 1} needs {"text": string, "label": one of ${labels.join(', ')}}`);
       }
       texts.push(row.text);
       truth.push(label);
+      datasets.push(typeof row.dataset === 'string' ? row.dataset : '');
     });
   if (texts.length === 0) fail(`${file} has no examples`);
-  return { texts, truth };
+  return { texts, truth, datasets };
 }
 
 /** The accuracy MODEL_CARD.md reports for the committed file, if it says. */
@@ -97,9 +105,10 @@ function report(m: ClassificationMetrics, labels: string[]): string[] {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const config = loadConfig();
+  const config = loadConfig(args.modelDir ? { ...process.env, MODEL_DIR: args.modelDir } : process.env);
   const info = loadModelInfo(config.model.dir);
-  const { texts, truth } = readSplit(args.split, info.labels);
+  const split = args.split ?? join(projectRoot(), 'test', 'fixtures', 'model', info.name, 'test-split.jsonl');
+  const { texts, truth, datasets } = readSplit(split, info.labels);
 
   let start = process.hrtime.bigint();
   const tokenizer = TextTokenizer.fromFile(info.tokenizerPath, info.maxLength);
@@ -107,9 +116,8 @@ async function main(): Promise<void> {
   const tokenizeSeconds = seconds(start);
 
   const classifier = await OnnxClassifier.create(info, config.inference);
-  // Same order as build_model.py (stable sort by length in characters), so every batch holds the
-  // same texts as when the card was written: int8 dynamic quantization makes a row's logits
-  // depend slightly on the rest of its batch.
+  // Same order as tools/model (stable sort by length in characters), so batches hold the same texts as
+  // when the card was written (the committed models compute in fp32; the order only matters for speed).
   const order = texts.map((_t, i) => i).sort((a, b) => codePoints(texts[a]) - codePoints(texts[b]) || a - b);
   const batches: number[][] = [];
   for (let i = 0; i < order.length; i += args.batch) batches.push(order.slice(i, i + args.batch));
@@ -134,8 +142,9 @@ async function main(): Promise<void> {
   const out = [
     `model      ${info.name}@${info.version} (${info.dir})`,
     `provider   onnxruntime-node ${classifier.provider} (INFERENCE_DEVICE=${config.inference.device}, intra-op threads ${threads}, graph optimization ${config.inference.graphOptimization})`,
-    `split      ${relative(process.cwd(), args.split) || args.split}: ${texts.length} texts, ${pct(truncated / texts.length)} truncated to ${info.maxLength} tokens`,
+    `split      ${relative(process.cwd(), split) || split}: ${texts.length} texts, ${pct(truncated / texts.length)} truncated to ${info.maxLength} tokens`,
     `batches    ${batches.length} of ≤${args.batch} (sorted by length), ${tokens} tokens padded to ${padded} (${pct(tokens / padded)} real)`,
+    ...perDataset(info.labels, truth, predicted, datasets),
     '',
     ...report(metrics, info.labels),
     '',
@@ -153,6 +162,27 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${out.join('\n')}\n`);
   process.exitCode = exitCode;
+}
+
+/** One line per dataset named in the split: accuracy and macro-F1 over the labels it has. */
+function perDataset(labels: string[], truth: number[], predicted: number[], datasets: string[]): string[] {
+  const names = [...new Set(datasets)].filter(Boolean);
+  if (names.length === 0) return [];
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    '',
+    ...names.map((name) => {
+      const rows = datasets.flatMap((d, i) => (d === name ? [i] : []));
+      const m = classificationMetrics(
+        labels,
+        rows.map((i) => truth[i]),
+        rows.map((i) => predicted[i]),
+      );
+      const present = m.perLabel.filter((l) => l.support > 0);
+      const macroF1 = present.reduce((a, l) => a + l.f1, 0) / present.length;
+      return `${name.padEnd(width)}  test accuracy ${pct(m.accuracy)}  macro-F1 ${pct(macroF1)} (${present.length} labels)  n=${rows.length}`;
+    }),
+  ];
 }
 
 function argmax(row: number[]): number {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild models/minilm-spam/ and test/fixtures/model/ from scratch (CPU only, ~30 min on 2 cores).
+# Rebuild models/minilm-spam/ and test/fixtures/model/minilm-spam/ from scratch (CPU only, ~30 min on 2 cores).
 #   bash tools/model/build.sh [extra build_model.py args, e.g. --head linear]
 # Needs: python3.11 (or $PYTHON), npm, and access to the PyPI and npm registries.
 set -euo pipefail

@@ -16,7 +16,7 @@ describe('loadConfig', () => {
     expect(config.ports).toEqual({ gateway: 3000, preprocessor: 3001, inference: 3002, host: '0.0.0.0' });
     expect(config.inference.device).toBe('auto');
     expect(config.kafka).toMatchObject({ fetchMinBytes: 65536, fetchMaxWaitMs: 20 });
-    expect(config.model.dir).toMatch(/models\/minilm-spam$/);
+    expect(config.model.dir).toMatch(/models\/bge-small-zh-news$/);
   });
 
   it('reads overrides', () => {

@@ -19,7 +19,7 @@ export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'
 export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 
 /** The default model committed in the repo (README.md, "The default model"). */
-export const DEFAULT_MODEL_DIR = join(projectRoot(), 'models', 'minilm-spam');
+export const DEFAULT_MODEL_DIR = join(projectRoot(), 'models', 'bge-small-zh-news');
 
 /** What every service reads: where Kafka and the registry are, the topics, the ports, the retry policy. */
 export interface CommonConfig {

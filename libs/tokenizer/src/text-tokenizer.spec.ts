@@ -5,29 +5,35 @@ import { DEFAULT_MODEL_DIR, projectRoot } from '@app/config';
 import { TextTokenizer } from './text-tokenizer';
 import { TokenizerLoadError } from './tokenizer.errors';
 
-// Ground truth: ids from the HF fast tokenizer (Python), written by tools/model/build_model.py.
-const FIXTURES = join(projectRoot(), 'test', 'fixtures', 'model', 'fixtures.json');
-const TOKENIZER = join(DEFAULT_MODEL_DIR, 'tokenizer.json');
+// Ground truth: ids from the HF fast tokenizer (Python `tokenizers`), written by tools/model for each
+// committed model: bge-small-zh-news (Chinese WordPiece vocabulary, lowercasing normalizer; Chinese,
+// English and mixed texts) and minilm-spam (English uncased vocabulary).
+const MODELS = [
+  { dir: DEFAULT_MODEL_DIR, name: 'bge-small-zh-news', vocabSize: 21128 },
+  { dir: join(projectRoot(), 'models', 'minilm-spam'), name: 'minilm-spam', vocabSize: 30522 },
+];
 
 interface Fixture {
   text: string;
   input_ids: number[];
 }
 
-function loadFixtures(): { maxLength: number; items: Fixture[] } {
-  if (!existsSync(FIXTURES)) throw new Error(`${FIXTURES} is missing: run tools/model/build.sh`);
-  const doc = JSON.parse(readFileSync(FIXTURES, 'utf8')) as { max_length: number; items: Fixture[] };
+function loadFixtures(name: string): { maxLength: number; items: Fixture[] } {
+  const file = join(projectRoot(), 'test', 'fixtures', 'model', name, 'fixtures.json');
+  if (!existsSync(file)) throw new Error(`${file} is missing: see tools/model/README.md`);
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { max_length: number; items: Fixture[] };
   return { maxLength: doc.max_length, items: doc.items };
 }
 
-describe('TextTokenizer on the default model', () => {
-  const { maxLength, items } = loadFixtures();
+describe.each(MODELS)('TextTokenizer on the committed model $name', ({ dir, name, vocabSize }) => {
+  const TOKENIZER = join(dir, 'tokenizer.json');
+  const { maxLength, items } = loadFixtures(name);
   const tokenizer = TextTokenizer.fromFile(TOKENIZER, maxLength);
 
   it('has the fixtures it needs', () => {
     expect(items.length).toBeGreaterThanOrEqual(200);
     expect(tokenizer.maxLength).toBe(maxLength);
-    expect(tokenizer.vocabSize).toBe(30522);
+    expect(tokenizer.vocabSize).toBe(vocabSize);
   });
 
   it('encodes every fixture text to exactly the ids of HF tokenizers', () => {
@@ -44,14 +50,21 @@ describe('TextTokenizer on the default model', () => {
     expect(mismatches).toEqual([]);
   });
 
+  it('lowercases: capitalised English maps to the lowercase pieces, never [UNK] (id 100)', () => {
+    expect(tokenizer.encode('The Prime Minister SAID').inputIds).toEqual(
+      tokenizer.encode('the prime minister said').inputIds,
+    );
+    expect(tokenizer.encode('The Prime Minister SAID').inputIds).not.toContain(100);
+  });
+
   it('encodes a batch like one text at a time', () => {
     const texts = items.slice(0, 50).map((item) => item.text);
     expect(tokenizer.encodeBatch(texts)).toEqual(texts.map((text) => tokenizer.encode(text)));
   });
 
   it('flags truncation only when the full encoding is longer than maxLength', () => {
-    const words = (n: number) => Array.from({ length: n }, () => 'word').join(' ');
-    // "word" is one token: n words + [CLS] + [SEP].
+    const words = (n: number) => Array.from({ length: n }, () => 'a').join(' ');
+    // "a" is one token in both vocabularies: n words + [CLS] + [SEP].
     expect(tokenizer.encode(words(maxLength - 2))).toMatchObject({ tokenCount: maxLength, truncated: false });
     const over = tokenizer.encode(words(maxLength - 1));
     expect(over).toMatchObject({ tokenCount: maxLength, truncated: true });
@@ -82,7 +95,7 @@ describe('TextTokenizer on the default model', () => {
   it('works through long texts in chunks without changing the result', () => {
     // An added token holding a space turns chunking off: that tokenizer sees the whole text.
     const json = JSON.parse(readFileSync(TOKENIZER, 'utf8')) as { added_tokens: unknown[] };
-    json.added_tokens.push({ id: 30522, content: 'never in the text', normalized: false, special: true });
+    json.added_tokens.push({ id: vocabSize, content: 'never in the text', normalized: false, special: true });
     const text = `${'ab '.repeat(170)}x${'Ünïcödé, 中文! '.repeat(80)}${'ΣΑΣ '.repeat(100)}`;
     for (const length of [maxLength, 512]) {
       const whole = TextTokenizer.fromJson(json, length).encode(text);

@@ -5,8 +5,10 @@ import { traceHeaders, TracedRequest } from '@app/observability';
 import { parseMany, parseSingle } from './predict-request';
 import { PredictService } from './predict.service';
 
+// `category` is the original design's name for the label; every answer (single or batch) carries it.
 const view = (p: Prediction) => ({
   id: p.id,
+  category: p.label,
   label: p.label,
   score: p.score,
   scores: p.scores,
@@ -38,7 +40,7 @@ export class PredictController {
   async predictOne(@Body() body: unknown, @Req() req: TracedRequest) {
     const input = parseSingle(body, this.config.limits.maxTextBytes, this.metadataLimits);
     const [prediction] = await this.predictions.predict([input], traceOf(req));
-    return { category: prediction.label, ...view(prediction) };
+    return view(prediction);
   }
 
   @Post('v1/predict')
