@@ -18,7 +18,7 @@ Pipeline (CPU, fixed seeds, deterministic split; build_news.sh fetches every inp
      int8 dynamic and the shipped form.
   6. Write models/<name>/ and test/fixtures/model/<name>/{test-split.jsonl,fixtures.json}.
 
-Usage: bash tools/model/build_news.sh   (stages: --stage all|train|package)
+Usage: bash tools/model/build_news.sh   (stages: --stage all|train|resume|baseline|package|card)
 """
 from __future__ import annotations
 
@@ -436,7 +436,8 @@ def finetune(model, tok, data, args, epochs_to_run, resume=None):
         m = per_dataset(val_y, torch_apply(model, tok, val_texts).argmax(1), val_ds)
         log(f"(a) after epoch {epoch + 1}: val thucnews {m['thucnews']['accuracy']:.4f} "
             f"bbc {m['bbc']['accuracy']:.4f} ({time.time() - t0:.0f}s)")
-        epochs.append({"epoch": epoch + 1, "val": m, "elapsed_s": time.time() - t0})
+        epochs.append({"epoch": epoch + 1, "val": m, "elapsed_s": time.time() - t0,
+                       **({"decay_from": args.decay_lr} if resume else {})})
         if best is None or m["mean_accuracy"] > best[0]["mean_accuracy"]:
             best = (m, epoch + 1, copy.deepcopy(model.state_dict()))
         torch.save({"state": best[2], "epochs": epochs, "best_epoch": best[1]},

