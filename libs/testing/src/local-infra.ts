@@ -54,7 +54,17 @@ export class LocalInfra {
 
   /** `infra.sh up`: starts whatever of the two is not running. Idempotent, as for users. */
   async up(): Promise<void> {
-    await this.script('up');
+    // A broker restarted right after a kill -9 can fail its first start (its old registration not yet
+    // expired); `up` is idempotent, so try again a few times before failing the test.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.script('up');
+        return;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+      }
+    }
   }
 
   async down(): Promise<void> {
