@@ -255,7 +255,7 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
       scenario: 'scale 1 → 2 → 3 replicas, 6 partitions',
       rate: SCALE_RATE_PER_S,
       ...report,
-      flowingAfter3,
+      sentWhenThreeJoined,
       phases,
     });
     expect(report.lost).toBe(0);
