@@ -139,7 +139,9 @@ export function checkCompose(root: string): string[] {
   };
   const dockerfile = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8');
   const known = knownEnvNames(root);
-  const internalListener = /PLAINTEXT:\/\/([^,]+)/.exec(kafka.services.kafka.environment.KAFKA_ADVERTISED_LISTENERS)?.[1];
+  const internalListener = /PLAINTEXT:\/\/([^,]+)/.exec(
+    kafka.services.kafka.environment.KAFKA_ADVERTISED_LISTENERS,
+  )?.[1];
   for (const service of SERVICES) {
     const s = apps.services[service];
     if (!s) {
@@ -148,20 +150,25 @@ export function checkCompose(root: string): string[] {
     }
     const at = `deploy/docker-compose.yml ${service}`;
     // Compose resolves paths against the first file's folder, the repository root.
-    if (!s.build || !existsSync(join(root, s.build.context, s.build.dockerfile))) problems.push(`${at}: build.dockerfile not found`);
-    else if (!new RegExp(`^FROM .* AS ${s.build.target}$`, 'm').test(dockerfile)) problems.push(`${at}: no target ${s.build.target}`);
+    if (!s.build || !existsSync(join(root, s.build.context, s.build.dockerfile)))
+      problems.push(`${at}: build.dockerfile not found`);
+    else if (!new RegExp(`^FROM .* AS ${s.build.target}$`, 'm').test(dockerfile))
+      problems.push(`${at}: no target ${s.build.target}`);
     for (const dep of Object.keys(s.depends_on ?? {})) {
       if (!kafka.services[dep]) problems.push(`${at}: depends on ${dep}, not in docker-compose.kafka.yml`);
     }
     const env = s.environment ?? {};
-    for (const name of Object.keys(env)) if (!known.has(name)) problems.push(`${at}: env ${name} is read by no service`);
-    if (env.KAFKA_BROKERS !== internalListener) problems.push(`${at}: KAFKA_BROKERS is not the compose network's listener ${internalListener}`);
+    for (const name of Object.keys(env))
+      if (!known.has(name)) problems.push(`${at}: env ${name} is read by no service`);
+    if (env.KAFKA_BROKERS !== internalListener)
+      problems.push(`${at}: KAFKA_BROKERS is not the compose network's listener ${internalListener}`);
     const problem = loadWithSecrets(service, env);
     if (problem) problems.push(`${at}: its env fails the config: ${problem}`);
     if (service !== 'gateway') {
       const grace = Number(/^(\d+)s$/.exec(s.stop_grace_period ?? '')?.[1] ?? 10);
       const drainMs = Number(env.STAGE_DRAIN_TIMEOUT_MS ?? 15_000);
-      if (grace * 1000 <= drainMs) problems.push(`${at}: stop_grace_period ${grace}s does not exceed the ${drainMs} ms drain`);
+      if (grace * 1000 <= drainMs)
+        problems.push(`${at}: stop_grace_period ${grace}s does not exceed the ${drainMs} ms drain`);
     }
   }
   return problems;
@@ -179,7 +186,8 @@ export function checkValuesEnvNames(root: string): string[] {
       if (!known.has(name)) problems.push(`values.yaml ${prefix}env.${name}: read by no service`);
     }
     for (const { env } of section.secretFiles ?? []) {
-      if (!known.has(`${env}_FILE`)) problems.push(`values.yaml ${prefix}secretFiles ${env}: the services read no ${env}_FILE`);
+      if (!known.has(`${env}_FILE`))
+        problems.push(`values.yaml ${prefix}secretFiles ${env}: the services read no ${env}_FILE`);
     }
   }
   return problems;
@@ -204,7 +212,9 @@ export function runDeployCheck(root = projectRoot()): Report {
   const kc = findTool('kubeconform');
   const schemas = schemaLocations();
   if (!helm) {
-    report.notRun.push('helm lint / helm template and every check of rendered manifests (no helm: tools/deploy-check/install-tools.sh)');
+    report.notRun.push(
+      'helm lint / helm template and every check of rendered manifests (no helm: tools/deploy-check/install-tools.sh)',
+    );
     return report;
   }
   const lint = spawnSync(helm, ['lint', '--strict', join(root, CHART_DIR)], { encoding: 'utf8' });
@@ -229,7 +239,10 @@ export function runDeployCheck(root = projectRoot()): Report {
         for (const version of K8S_VERSIONS) {
           const result = kubeconform(kc, rendered.yaml, version);
           if (!result.ok) report.problems.push(`kubeconform (${name}, Kubernetes ${version}):\n${result.output}`);
-          else report.ran.push(`kubeconform -strict, Kubernetes ${version} + CRDs: ${name}: ${result.output.split('\n').pop()}`);
+          else
+            report.ran.push(
+              `kubeconform -strict, Kubernetes ${version} + CRDs: ${name}: ${result.output.split('\n').pop()}`,
+            );
         }
       }
     }
@@ -237,7 +250,8 @@ export function runDeployCheck(root = projectRoot()): Report {
     rmSync(tmp, { recursive: true, force: true });
   }
   if (!kc) report.notRun.push('kubeconform (not installed: tools/deploy-check/install-tools.sh)');
-  else if (schemas.missing.length > 0) report.notRun.push(`kubeconform (schemas missing: ${schemas.missing.join(', ')})`);
+  else if (schemas.missing.length > 0)
+    report.notRun.push(`kubeconform (schemas missing: ${schemas.missing.join(', ')})`);
   return report;
 }
 

@@ -103,7 +103,10 @@ export function dockerignore(text: string): (path: string) => boolean {
         .map((part) =>
           part === '**'
             ? '.*'
-            : part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'),
+            : part
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replace(/\*/g, '[^/]*')
+                .replace(/\?/g, '[^/]'),
         )
         .join('/')
         .replace(/\.\*\//g, '(?:.*/)?');
@@ -147,17 +150,20 @@ export function lintDockerfile(text: string, options: LintOptions): Finding[] {
       switch (ins.keyword) {
         case 'CMD':
         case 'ENTRYPOINT':
-          if (!isExecForm(ins.args)) add('DL3025', ins.line, `${ins.keyword} in shell form: signals would go to a shell`);
+          if (!isExecForm(ins.args))
+            add('DL3025', ins.line, `${ins.keyword} in shell form: signals would go to a shell`);
           break;
         case 'ADD':
           if (!/^(--\S+\s+)*https?:/.test(ins.args)) add('DL3020', ins.line, 'ADD of local files: use COPY');
           break;
         case 'WORKDIR':
-          if (!ins.args.startsWith('/') && !ins.args.startsWith('$')) add('DL3000', ins.line, 'WORKDIR is not absolute');
+          if (!ins.args.startsWith('/') && !ins.args.startsWith('$'))
+            add('DL3000', ins.line, 'WORKDIR is not absolute');
           break;
         case 'RUN':
           if (/\bsudo\b/.test(ins.args)) add('DL3004', ins.line, 'sudo in RUN');
-          if (/\bnpm (install|i)\b/.test(ins.args)) add('DL3016', ins.line, 'npm install: use npm ci and the lock file');
+          if (/\bnpm (install|i)\b/.test(ins.args))
+            add('DL3016', ins.line, 'npm install: use npm ci and the lock file');
           if (/apt-get install/.test(ins.args) && !/--no-install-recommends/.test(ins.args)) {
             add('DL3015', ins.line, 'apt-get install without --no-install-recommends');
           }
@@ -169,12 +175,14 @@ export function lintDockerfile(text: string, options: LintOptions): Finding[] {
           const { from, sources } = copyParts(ins.args);
           if (from !== undefined) {
             const earlier = all.slice(0, index).some((s) => s.name === from);
-            if (!earlier && !/[:@]/.test(from)) add('DL3022', ins.line, `COPY --from=${from}: no earlier stage by that name`);
+            if (!earlier && !/[:@]/.test(from))
+              add('DL3022', ins.line, `COPY --from=${from}: no earlier stage by that name`);
             break;
           }
           for (const source of sources) {
             const path = source.replace(/^\.\//, '').replace(/\/$/, '');
-            if (!existsSync(join(options.contextDir, path))) add('KTC001', ins.line, `COPY ${source}: not in the build context`);
+            if (!existsSync(join(options.contextDir, path)))
+              add('KTC001', ins.line, `COPY ${source}: not in the build context`);
             else if (options.ignored?.(path)) add('KTC002', ins.line, `COPY ${source}: excluded by .dockerignore`);
           }
           break;
@@ -209,7 +217,8 @@ export function lintDockerfile(text: string, options: LintOptions): Finding[] {
       add('DL3002', line, `target ${target} runs as ${user ?? 'root (no USER)'}`);
     }
     const exposed = stage.instructions.filter((i) => i.keyword === 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
-    if (!exposed.some((p) => p.split('/')[0] === String(port))) add('KTC004', line, `target ${target} does not EXPOSE ${port}`);
+    if (!exposed.some((p) => p.split('/')[0] === String(port)))
+      add('KTC004', line, `target ${target} does not EXPOSE ${port}`);
     if (!inherited(stage, 'HEALTHCHECK')) add('KTC005', line, `target ${target} has no HEALTHCHECK`);
     if (!inherited(stage, 'CMD') && !inherited(stage, 'ENTRYPOINT')) add('KTC006', line, `target ${target} has no CMD`);
   }

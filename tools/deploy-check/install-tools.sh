@@ -41,7 +41,7 @@ fi
 
 # Kubernetes schemas: "-local-strict" folders, one file per kind plus _definitions.json.
 k8s_marker="$DIR/schemas/k8s/.version"
-if [ "$(cat "$k8s_marker" 2>/dev/null)" != "$K8S_SCHEMAS_VERSION $K8S_VERSIONS" ]; then
+if [ "$(cat "$k8s_marker" 2>/dev/null)" != "$K8S_SCHEMAS_VERSION $K8S_VERSIONS relative-refs" ]; then
   tmp="$(mktemp -d)"
   echo "deploy-tools: kubernetes-validate==$K8S_SCHEMAS_VERSION (PyPI) for the Kubernetes schemas"
   if python3 -m pip download --quiet --no-deps -d "$tmp" "kubernetes-validate==$K8S_SCHEMAS_VERSION"; then
@@ -49,7 +49,7 @@ if [ "$(cat "$k8s_marker" 2>/dev/null)" != "$K8S_SCHEMAS_VERSION $K8S_VERSIONS" 
     ok=1
     for v in $K8S_VERSIONS; do
       python3 - "$tmp"/kubernetes_validate-*.whl "v$v-local-strict" "$DIR/schemas/k8s" <<'PY' || ok=0
-import sys, zipfile, os
+import json, os, sys, zipfile
 wheel, folder, out = sys.argv[1:4]
 prefix = f"kubernetes_validate/kubernetes-json-schema/{folder}/"
 with zipfile.ZipFile(wheel) as z:
@@ -59,11 +59,16 @@ with zipfile.ZipFile(wheel) as z:
     for n in names:
         target = os.path.join(out, folder, n[len(prefix):])
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as f:
-            f.write(z.read(n))
+        schema = json.loads(z.read(n))
+        # The wheel's $ids are kubernetes.io URLs: drop them and make the refs relative, so that
+        # _definitions.json is read from the same folder, offline.
+        schema.pop("$id", None)
+        text = json.dumps(schema).replace('"/api/_definitions.json#', '"_definitions.json#')
+        with open(target, "w") as f:
+            f.write(text)
 PY
     done
-    if [ "$ok" = 1 ]; then echo "$K8S_SCHEMAS_VERSION $K8S_VERSIONS" >"$k8s_marker"; else failed+=(k8s-schemas); fi
+    if [ "$ok" = 1 ]; then echo "$K8S_SCHEMAS_VERSION $K8S_VERSIONS relative-refs" >"$k8s_marker"; else failed+=(k8s-schemas); fi
   else
     failed+=(k8s-schemas)
   fi

@@ -111,7 +111,8 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
     }
     const pod = d.spec.template.spec;
     const container = pod.containers.find((c) => c.name === service) ?? pod.containers[0];
-    if (!matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels)) fail(d, 'selector does not match its pods');
+    if (!matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels))
+      fail(d, 'selector does not match its pods');
 
     // The env the process sees: its ConfigMaps, then env entries (secrets as NAME_FILE).
     const env: Record<string, string> = {};
@@ -157,7 +158,8 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
 
     // SIGKILL only after preStop and the whole drain.
     const preStop = container.lifecycle?.preStop;
-    const preStopSeconds = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command.find((w) => /^\d+$/.test(w)) ?? NaN);
+    const preStopSeconds =
+      preStop?.sleep?.seconds ?? Number(preStop?.exec?.command.find((w) => /^\d+$/.test(w)) ?? NaN);
     if (!Number.isFinite(preStopSeconds)) fail(d, 'no preStop sleep: the pod may get traffic after SIGTERM');
     const drainMs =
       service === 'gateway'
@@ -165,9 +167,16 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
         : loadPreprocessorConfig({ STAGE_DRAIN_TIMEOUT_MS: env.STAGE_DRAIN_TIMEOUT_MS }).stage.drainTimeoutMs;
     const grace = pod.terminationGracePeriodSeconds ?? 30;
     if (grace * 1000 <= (preStopSeconds || 0) * 1000 + drainMs) {
-      fail(d, `terminationGracePeriodSeconds ${grace} does not exceed preStop ${preStopSeconds} s + drain ${drainMs} ms`);
+      fail(
+        d,
+        `terminationGracePeriodSeconds ${grace} does not exceed preStop ${preStopSeconds} s + drain ${drainMs} ms`,
+      );
     }
-    if (!container.resources?.requests?.cpu || !container.resources.requests.memory || !container.resources.limits?.memory) {
+    if (
+      !container.resources?.requests?.cpu ||
+      !container.resources.requests.memory ||
+      !container.resources.limits?.memory
+    ) {
       fail(d, 'resources: requests.cpu, requests.memory and limits.memory are all needed');
     }
     if (pod.securityContext?.runAsNonRoot !== true) fail(d, 'securityContext.runAsNonRoot is not true');
@@ -189,7 +198,9 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
       if (m.kind === 'Service') {
         const ports = (m.spec as { ports: { targetPort: string | number }[] }).ports;
         const names = target.spec.template.spec.containers[0].ports?.map((p) => p.name) ?? [];
-        for (const p of ports) if (typeof p.targetPort === 'string' && !names.includes(p.targetPort)) fail(m, `targetPort ${p.targetPort} is no container port`);
+        for (const p of ports)
+          if (typeof p.targetPort === 'string' && !names.includes(p.targetPort))
+            fail(m, `targetPort ${p.targetPort} is no container port`);
       }
     }
   }
@@ -206,12 +217,14 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
       fail(so, `scaleTargetRef ${spec.scaleTargetRef.name} is no Deployment`);
       continue;
     }
-    if (target.spec.replicas !== undefined) fail(so, `${target.metadata.name} sets replicas, which KEDA's HPA would fight`);
+    if (target.spec.replicas !== undefined)
+      fail(so, `${target.metadata.name} sets replicas, which KEDA's HPA would fight`);
     const service = target.metadata.labels?.['app.kubernetes.io/name'] as ServiceName;
     const env = envOf.get(target.metadata.name) ?? {};
     if (service === 'gateway') {
       if (!spec.triggers.some((t) => t.type === 'cpu')) fail(so, 'the gateway scales on CPU');
-      if (!target.spec.template.spec.containers[0].resources?.requests?.cpu) fail(so, 'a cpu trigger needs a CPU request');
+      if (!target.spec.template.spec.containers[0].resources?.requests?.cpu)
+        fail(so, 'a cpu trigger needs a CPU request');
       continue;
     }
     const kafka = spec.triggers.find((t) => t.type === 'kafka');
@@ -221,11 +234,12 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
     }
     const input = STAGE_INPUT[service];
     const group = `${env.KAFKA_GROUP_ID_PREFIX ?? ''}${service}`;
-    if (kafka.metadata.consumerGroup !== group) fail(so, `consumerGroup ${kafka.metadata.consumerGroup}, the stage's is ${group}`);
+    if (kafka.metadata.consumerGroup !== group)
+      fail(so, `consumerGroup ${kafka.metadata.consumerGroup}, the stage's is ${group}`);
     const topic = env[input.topicEnv] ?? input.topicDefault;
     if (kafka.metadata.topic !== topic) fail(so, `topic ${kafka.metadata.topic}, the stage reads ${topic}`);
     if (kafka.metadata.bootstrapServers !== (env.KAFKA_BROKERS ?? 'localhost:9092')) {
-      fail(so, 'bootstrapServers differ from the stage\'s KAFKA_BROKERS');
+      fail(so, "bootstrapServers differ from the stage's KAFKA_BROKERS");
     }
     const partitions = Number(env.TOPIC_PARTITIONS ?? 3);
     if (spec.maxReplicaCount === undefined || spec.maxReplicaCount > partitions) {
@@ -235,7 +249,10 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
   }
 
   for (const sm of docs.filter((d) => d.kind === 'ServiceMonitor')) {
-    const spec = sm.spec as { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path?: string }[] };
+    const spec = sm.spec as {
+      selector: { matchLabels: Record<string, string> };
+      endpoints: { port: string; path?: string }[];
+    };
     const svc = docs.find((d) => d.kind === 'Service' && matches(spec.selector.matchLabels, d.metadata.labels));
     if (!svc) {
       fail(sm, 'selects no Service');
@@ -268,7 +285,9 @@ export function loadWithSecrets(service: ServiceName, env: Record<string, string
         resolved[name] = value;
       }
     }
-    const load = { gateway: loadGatewayConfig, preprocessor: loadPreprocessorConfig, inference: loadInferenceConfig }[service];
+    const load = { gateway: loadGatewayConfig, preprocessor: loadPreprocessorConfig, inference: loadInferenceConfig }[
+      service
+    ];
     load(resolved);
     return undefined;
   } catch (err) {
