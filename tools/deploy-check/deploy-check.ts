@@ -77,15 +77,31 @@ export function schemaLocations(): { k8s: string[]; crds: string; missing: strin
 }
 
 export function renderChart(helm: string, root: string, args: string[]): { yaml: string; docs: Manifest[] } {
-  const yaml = execFileSync(helm, ['template', 'ktc', join(root, CHART_DIR), '--namespace', 'ktc', ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const yaml = execFileSync(
+    helm,
+    [
+      'template',
+      'ktc',
+      join(root, CHART_DIR),
+      '--namespace',
+      'ktc',
+      '--kube-version',
+      K8S_VERSIONS[K8S_VERSIONS.length - 1],
+      ...args,
+    ],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   return { yaml, docs: parseManifests(yaml) };
 }
 
+/** Every document of a multi-document YAML; a YAML error (a duplicate key, say) throws. */
 export function parseManifests(yaml: string): Manifest[] {
-  return parseAllDocuments(yaml)
+  const docs = parseAllDocuments(yaml);
+  for (const d of docs) if (d.errors.length > 0) throw new Error(`rendered YAML: ${d.errors[0].message}`);
+  return docs
     .map((d) => d.toJSON() as Manifest | null)
     .filter((d): d is Manifest => d !== null && typeof d === 'object' && 'kind' in d);
 }

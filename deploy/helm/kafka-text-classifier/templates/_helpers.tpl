@@ -12,9 +12,9 @@
 gateway preprocessor inference
 {{- end -}}
 
+{{/* Labels besides the selector labels (which every object also carries). */}}
 {{- define "ktc.labels" -}}
 app.kubernetes.io/part-of: {{ .Chart.Name }}
-app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
