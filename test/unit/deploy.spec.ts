@@ -1,4 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '@app/config';
 import {
@@ -8,6 +12,7 @@ import {
   K8S_VERSIONS,
   kubeconform,
   lintProjectDockerfile,
+  missingProductionDeps,
   renderChart,
   runDeployCheck,
   schemaLocations,
@@ -77,6 +82,10 @@ describe('deploy/Dockerfile', () => {
     );
   });
 
+  it('the apps need no dev dependency at run time (the image prunes them)', () => {
+    expect(missingProductionDeps(root)).toEqual([]);
+  });
+
   it('.dockerignore keeps local state and secrets out, and sources, schemas and models in', () => {
     const ignored = dockerignore(readFileSync(join(root, '.dockerignore'), 'utf8'));
     for (const path of [
@@ -91,6 +100,44 @@ describe('deploy/Dockerfile', () => {
     for (const path of ['apps/gateway/src/main.ts', 'schemas/raw.avsc', 'models/bge-small-zh-news/model.onnx']) {
       expect([path, ignored(path)]).toEqual([path, false]);
     }
+  });
+});
+
+describe("deploy/docker/healthcheck.js (the images' HEALTHCHECK and the gateway's probe with API keys)", () => {
+  const script = join(root, 'deploy/docker/healthcheck.js');
+  const run = (args: string[], env: Record<string, string>) =>
+    new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [script, ...args], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        stdio: 'ignore',
+      });
+      child.on('exit', (code) => resolve(code));
+    });
+
+  it("GETs /health/ready on the service's port, with the first API key for a gateway; 0 only on a 2xx", async () => {
+    const seen: { url?: string; auth?: string }[] = [];
+    let status = 200;
+    const server = createServer((req, res) => {
+      seen.push({ url: req.url, auth: req.headers.authorization });
+      res.statusCode = status;
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = String((server.address() as AddressInfo).port);
+    const dir = mkdtempSync(join(tmpdir(), 'healthcheck-'));
+    try {
+      writeFileSync(join(dir, 'keys'), '# the probe uses the first\nfirst-key-0123456789\nsecond-key-0123456789\n');
+      expect(await run(['gateway'], { GATEWAY_PORT: port, GATEWAY_API_KEYS_FILE: join(dir, 'keys') })).toBe(0);
+      expect(seen[0]).toEqual({ url: '/health/ready', auth: 'Bearer first-key-0123456789' });
+      status = 503;
+      expect(await run(['inference', '/health/live'], { INFERENCE_PORT: port })).toBe(1);
+      expect(seen[1]).toEqual({ url: '/health/live', auth: undefined });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(await run(['preprocessor'], { PREPROCESSOR_PORT: port })).toBe(1); // nothing listens now
+    expect(await run(['no-such-service'], {})).toBe(2);
   });
 });
 

@@ -8,7 +8,7 @@
 // The tools come from tools/deploy-check/install-tools.sh (DEPLOY_TOOLS_DIR). A missing tool is
 // reported as "not run" and fails the check only with --require-tools (CI).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
@@ -209,6 +209,37 @@ export function checkValuesEnvNames(root: string): string[] {
   return problems;
 }
 
+/**
+ * The image keeps production dependencies only (`npm prune --omit=dev`): every package the apps and
+ * libs import at run time must be in package.json's dependencies. Type-only imports vanish in the
+ * build; `typescript` is required only when the ONNX worker runs from sources (libs/model).
+ */
+export function missingProductionDeps(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const deps = new Set(Object.keys(pkg.dependencies));
+  const problems: string[] = [];
+  for (const file of sourceFiles(root)) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^(?!import type)[^\n]*?(?:from |require\()'([^'.][^']*)'/gm)) {
+      const spec = m[1];
+      if (spec.startsWith('node:') || spec.startsWith('@app/')) continue;
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+      if (deps.has(name) || (name === 'typescript' && file.endsWith('ort-worker-session.ts'))) continue;
+      problems.push(`${file.slice(root.length + 1)}: imports ${name}, which is not a production dependency`);
+    }
+  }
+  return problems;
+}
+
+const sourceFiles = (root: string): string[] =>
+  ['apps', 'libs'].flatMap((dir) =>
+    readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+      .map((f) => join(root, dir, f))
+      .filter(
+        (f) => f.endsWith('.ts') && !f.endsWith('.spec.ts') && !f.includes('/libs/testing/') && !f.includes('/test/'),
+      ),
+  );
+
 export interface Report {
   problems: string[];
   ran: string[];
@@ -219,6 +250,8 @@ export function runDeployCheck(root = projectRoot()): Report {
   const report: Report = { problems: [], ran: [], notRun: [] };
   report.problems.push(...lintProjectDockerfile(root));
   report.ran.push('Dockerfile rules (tools/deploy-check/dockerfile-lint.ts)');
+  report.problems.push(...missingProductionDeps(root));
+  report.ran.push('the apps import production dependencies only (the image prunes dev ones)');
   report.problems.push(...checkCompose(root));
   report.ran.push('docker-compose stack against the Dockerfile and the config loaders');
   report.problems.push(...checkValuesEnvNames(root));
