@@ -15,6 +15,7 @@ import {
   missingProductionDeps,
   renderChart,
   runDeployCheck,
+  scalerMetadata,
   schemaLocations,
   VALUE_SETS,
 } from '../../tools/deploy-check/deploy-check';
@@ -183,7 +184,9 @@ describe('the Helm chart', () => {
     });
 
     it.each(Object.keys(VALUE_SETS))('%s: fits what the services read and do', (name) => {
-      expect(checkManifests(renders[name].docs, { root, knownEnv: knownEnvNames(root) })).toEqual([]);
+      expect(
+        checkManifests(renders[name].docs, { root, knownEnv: knownEnvNames(root), scalerMetadata: scalerMetadata() }),
+      ).toEqual([]);
     });
 
     it('caps the stages at the partition count and scales the gateway on CPU', () => {
@@ -223,12 +226,17 @@ describe('the Helm chart', () => {
       };
       so.spec.maxReplicaCount = 7;
       so.spec.triggers[0].metadata.consumerGroup = 'preprocessors';
-      const problems = checkManifests(docs, { root, knownEnv: knownEnvNames(root) }).join('\n');
+      so.spec.triggers[0].metadata.lagTreshold = '10';
+      const scalers = { kafka: ['bootstrapServers', 'consumerGroup', 'topic', 'lagThreshold'], cpu: ['value'] };
+      const problems = checkManifests(docs, { root, knownEnv: knownEnvNames(root), scalerMetadata: scalers }).join(
+        '\n',
+      );
       expect(problems).toMatch(/inference: terminationGracePeriodSeconds 15 does not exceed/);
       expect(problems).toMatch(/inference: readinessProbe must GET \/health\/ready on 3002/);
       expect(problems).toMatch(/env KAFKA_PASSWORD_FILE is read by no service/);
       expect(problems).toMatch(/maxReplicaCount 7 exceeds the 6 partitions/);
       expect(problems).toMatch(/consumerGroup preprocessors, the stage's is preprocessor/);
+      expect(problems).toMatch(/kafka trigger: KEDA's scaler reads no metadata "lagTreshold"/);
     });
 
     const withKubeconform = kc && schemasReady ? describe : describe.skip;

@@ -63,13 +63,23 @@ export function findTool(name: string): string | undefined {
   return found.status === 0 ? found.stdout.trim() : undefined;
 }
 
+/** The metadata names each KEDA scaler reads (install-tools.sh, from KEDA's sources); undefined if absent. */
+export function scalerMetadata(): Record<string, string[]> | undefined {
+  const file = join(toolsDir(), 'schemas', 'crds', 'keda.sh', 'scaler-metadata.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string[]>) : undefined;
+}
+
 export function schemaLocations(): { k8s: string[]; crds: string; missing: string[] } {
   const dir = join(toolsDir(), 'schemas');
   const k8s = K8S_VERSIONS.map((v) => join(dir, 'k8s', `v${v}-local-strict`));
   const crds = join(dir, 'crds');
   const missing = [
     ...k8s.filter((d) => !existsSync(join(d, 'deployment-apps-v1.json'))),
-    ...['keda.sh/scaledobject_v1alpha1.json', 'monitoring.coreos.com/servicemonitor_v1.json']
+    ...[
+      'keda.sh/scaledobject_v1alpha1.json',
+      'keda.sh/scaler-metadata.json',
+      'monitoring.coreos.com/servicemonitor_v1.json',
+    ]
       .map((f) => join(crds, f))
       .filter((f) => !existsSync(f)),
   ];
@@ -282,7 +292,8 @@ export function runDeployCheck(root = projectRoot()): Report {
         continue;
       }
       writeFileSync(join(tmp, `${name}.yaml`), rendered.yaml);
-      for (const p of checkManifests(rendered.docs, { root, knownEnv })) report.problems.push(`[${name}] ${p}`);
+      for (const p of checkManifests(rendered.docs, { root, knownEnv, scalerMetadata: scalerMetadata() }))
+        report.problems.push(`[${name}] ${p}`);
       report.ran.push(`helm template + manifest checks: ${name} (${rendered.docs.length} manifests)`);
       if (kc && schemas.missing.length === 0) {
         for (const version of K8S_VERSIONS) {

@@ -80,15 +80,33 @@ crd_module() { # module version crd-file...
   local module="$1" version="$2"
   shift 2
   local marker="$DIR/schemas/crds/.$(echo "$module" | tr / _)"
-  if [ "$(cat "$marker" 2>/dev/null)" = "$version" ]; then return 0; fi
+  if [ "$(cat "$marker" 2>/dev/null)" = "$version+scalers" ]; then return 0; fi
   echo "deploy-tools: CRDs from $module@$version (Go module proxy)"
   local moddir
   if moddir="$(cd /tmp && GOFLAGS=-modcacherw go mod download -json "$module@$version" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);if(!j.Dir)process.exit(1);console.log(j.Dir)})')" &&
-    node -r ts-node/register/transpile-only tools/deploy-check/crd-to-schema.ts "$DIR/schemas/crds" "${@/#/$moddir/}"; then
-    echo "$version" >"$marker"
+    node -r ts-node/register/transpile-only tools/deploy-check/crd-to-schema.ts "$DIR/schemas/crds" "${@/#/$moddir/}" &&
+    scaler_metadata "$moddir"; then
+    echo "$version+scalers" >"$marker"
   else
     failed+=("crds:$module")
   fi
+}
+
+# A trigger's metadata is a free map in the CRD: the names each KEDA scaler reads (its `keda:"name=…"`
+# struct tags) go beside the CRD schemas, for the check of the chart's triggers.
+scaler_metadata() { # module-dir
+  [ -d "$1/pkg/scalers" ] || return 0
+  python3 - "$1/pkg/scalers" "$DIR/schemas/crds/keda.sh/scaler-metadata.json" <<'PY'
+import json, re, sys
+scalers, out = sys.argv[1:3]
+names = {}
+for trigger, file in {"kafka": "kafka_scaler.go", "cpu": "cpu_memory_scaler.go"}.items():
+    text = open(f"{scalers}/{file}").read()
+    names[trigger] = sorted(set(re.findall(r'keda:"name=([A-Za-z0-9]+)', text)))
+    if not names[trigger]:
+        sys.exit(f"no metadata names in {file}")
+json.dump(names, open(out, "w"), indent=1)
+PY
 }
 if command -v go >/dev/null; then
   crd_module github.com/kedacore/keda/v2 "$KEDA_VERSION" \

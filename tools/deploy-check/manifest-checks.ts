@@ -90,6 +90,8 @@ const DUMMY_SECRET = 'deploy-check-dummy-secret-0123456789abcdef';
 export interface CheckContext {
   root: string;
   knownEnv: Set<string>;
+  /** Trigger type → the metadata names KEDA's scaler reads; unchecked when absent. */
+  scalerMetadata?: Record<string, string[]>;
 }
 
 /** Every problem found, one line each; empty when the manifests fit. */
@@ -212,6 +214,12 @@ export function checkManifests(docs: Manifest[], ctx: CheckContext): string[] {
       maxReplicaCount?: number;
       triggers: { type: string; metadata: Record<string, string> }[];
     };
+    for (const t of spec.triggers) {
+      const names = ctx.scalerMetadata?.[t.type];
+      for (const key of Object.keys(t.metadata ?? {})) {
+        if (names && !names.includes(key)) fail(so, `${t.type} trigger: KEDA's scaler reads no metadata "${key}"`);
+      }
+    }
     const target = deployments.find((d) => d.metadata.name === spec.scaleTargetRef.name);
     if (!target) {
       fail(so, `scaleTargetRef ${spec.scaleTargetRef.name} is no Deployment`);
