@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { fakeKafka } from '@app/testing';
+import { FakeConsumer, fakeKafka } from '@app/testing';
+import type { ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
 import { ManagedConsumer } from './managed-consumer';
 
 const quiet = () => {
   const logger = new Logger('test');
-  jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  for (const level of ['warn', 'log', 'debug'] as const) jest.spyOn(logger, level).mockImplementation(() => undefined);
   return logger;
 };
 const flush = async () => {
@@ -14,19 +15,28 @@ const flush = async () => {
 function setup(restartMaxBackoffMs = 2_000) {
   let now = 0;
   const { kafka, consumers } = fakeKafka();
+  // Hooks into each new consumer as it is created, before the manager calls it.
+  const created = jest.fn();
+  const make = (kafka.consumer as jest.Mock).getMockImplementation()!;
+  (kafka.consumer as jest.Mock).mockImplementation((...args: unknown[]) => {
+    const consumer = make(...args);
+    created(consumers[consumers.length - 1], consumers.length - 1);
+    return consumer;
+  });
   const session = jest.fn(() => ({ eachBatch: async () => undefined }));
   const managed = new ManagedConsumer(kafka, {
     groupId: 'g',
     topics: ['t'],
     fromBeginning: true,
-    consumer: { sessionTimeout: 10_000 },
+    // A join may take up to 20 s + 10 s + 10 s; a crashed consumer's disconnect up to 10 s.
+    consumer: { sessionTimeout: 10_000, rebalanceTimeout: 20_000 },
     session,
     healthWindowMs: 3_000,
     restartMaxBackoffMs,
     logger: quiet(),
     now: () => now,
   });
-  return { managed, consumers, session, advance: (ms: number) => (now += ms) };
+  return { managed, consumers, session, created, advance: (ms: number) => (now += ms) };
 }
 
 describe('ManagedConsumer', () => {
@@ -59,6 +69,7 @@ describe('ManagedConsumer', () => {
     expect(managed.health.brokerReachable).toBe(true);
     advance(2);
     expect(managed.health.brokerReachable).toBe(false);
+    await managed.stop();
   });
 
   it('never gives up: every crash is followed by a fresh consumer, with a backoff capped at restartMaxBackoffMs', async () => {
@@ -105,5 +116,85 @@ describe('ManagedConsumer', () => {
     consumers[0].emit('crash', { error: new Error('late') });
     await jest.advanceTimersByTimeAsync(10_000);
     expect(consumers).toHaveLength(1);
+  });
+
+  // Seen in the cluster e2e test: the group coordinator's broker was killed, a restarted consumer
+  // never settled, and nothing restarted it again: its partitions stood still for good.
+  it('abandons a restarted consumer that never reaches its group (connect never settles) for a fresh one', async () => {
+    jest.useFakeTimers();
+    const { managed, consumers, created } = setup(1_000);
+    created.mockImplementation((fake: FakeConsumer, i: number) => {
+      if (i === 1) fake.connect.mockReturnValue(new Promise(() => undefined));
+    });
+    managed.start();
+    await jest.advanceTimersByTimeAsync(0);
+    consumers[0].emit('group_join', { memberAssignment: { t: [0, 1] } });
+    consumers[0].emit('crash', { error: new Error('The coordinator is loading') });
+    await jest.advanceTimersByTimeAsync(300);
+    expect(consumers).toHaveLength(2);
+    // Within the join bound (rebalance timeout + session timeout + 10 s) a third one is started.
+    await jest.advanceTimersByTimeAsync(41_000);
+    expect(consumers).toHaveLength(3);
+    expect(consumers[2].connect).toHaveBeenCalled();
+    consumers[2].emit('group_join', { memberAssignment: { t: [0, 1] } });
+    expect(managed.health.member).toBe(true);
+    await jest.advanceTimersByTimeAsync(120_000);
+    expect(consumers).toHaveLength(3);
+    await managed.stop();
+  });
+
+  it('restarts even when the crashed consumer\'s disconnect never settles', async () => {
+    jest.useFakeTimers();
+    const { managed, consumers } = setup(1_000);
+    managed.start();
+    await jest.advanceTimersByTimeAsync(0);
+    consumers[0].disconnect.mockReturnValue(new Promise(() => undefined));
+    consumers[0].emit('crash', { error: new Error('The coordinator is loading') });
+    await jest.advanceTimersByTimeAsync(250 + 10_000 + 50);
+    expect(consumers).toHaveLength(2);
+    expect(consumers[1].connect).toHaveBeenCalled();
+    await managed.stop();
+  });
+
+  it('ignores an abandoned consumer: its batches are not taken, and it is let go if it joins late', async () => {
+    jest.useFakeTimers();
+    const { managed, consumers, session, created } = setup(1_000);
+    const eachBatch = jest.fn(async () => undefined);
+    session.mockImplementation(() => ({ eachBatch }));
+    created.mockImplementation((fake: FakeConsumer, i: number) => {
+      // The first consumer's run (join and sync) hangs.
+      if (i === 0) (fake.consumer.run as jest.Mock).mockImplementation(async (config: ConsumerRunConfig) => {
+        fake.runConfig = config;
+        return new Promise(() => undefined);
+      });
+    });
+    managed.start();
+    await jest.advanceTimersByTimeAsync(41_000);
+    expect(consumers).toHaveLength(2);
+    expect(managed.consumer).toBe(consumers[1].consumer);
+    // The abandoned one joins after all: it is disconnected, and a batch it fetches is not handed over.
+    consumers[0].emit('group_join', { memberAssignment: { t: [0] } });
+    expect(consumers[0].disconnect).toHaveBeenCalled();
+    expect(managed.health.member).toBe(false);
+    await consumers[0].runConfig!.eachBatch!({} as EachBatchPayload);
+    expect(eachBatch).not.toHaveBeenCalled();
+    await consumers[1].runConfig!.eachBatch!({} as EachBatchPayload);
+    expect(eachBatch).toHaveBeenCalledTimes(1);
+    await managed.stop();
+  });
+
+  it('stop() returns even when the start and the disconnect never settle', async () => {
+    jest.useFakeTimers();
+    const { managed, created } = setup();
+    created.mockImplementation((fake: FakeConsumer) => {
+      fake.connect.mockReturnValue(new Promise(() => undefined));
+      fake.disconnect.mockReturnValue(new Promise(() => undefined));
+    });
+    managed.start();
+    await jest.advanceTimersByTimeAsync(0);
+    let stopped = false;
+    void managed.stop().then(() => (stopped = true));
+    await jest.advanceTimersByTimeAsync(20_050);
+    expect(stopped).toBe(true);
   });
 });

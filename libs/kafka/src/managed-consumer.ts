@@ -20,11 +20,32 @@ export interface ManagedConsumerOptions {
   session: (consumer: Consumer) => Omit<ConsumerRunConfig, 'autoCommit'> & { autoCommit?: boolean };
   healthWindowMs: number;
   restartMaxBackoffMs: number;
+  /** How long a fresh consumer may take to join its group before it is abandoned for another
+   * (default: rebalance timeout + session timeout + 10 s). */
+  joinTimeoutMs?: number;
+  /** How long a crashed consumer may take to disconnect before it is abandoned (default: session timeout). */
+  disconnectTimeoutMs?: number;
   logger?: Logger;
   now?: () => number;
 }
 
 const RESTART_INITIAL_BACKOFF_MS = 250;
+// kafkajs's defaults, for the bounds below when the options leave them out.
+const KAFKAJS_SESSION_TIMEOUT_MS = 30_000;
+const KAFKAJS_REBALANCE_TIMEOUT_MS = 60_000;
+const JOIN_MARGIN_MS = 10_000;
+
+/** Why an instance was given up: it did not reach its group in time, or did not let go of it. */
+class StuckError extends Error {}
+
+/** `promise`, or a StuckError after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StuckError(`${what} did not settle within ${ms} ms`)), ms).unref();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * One building block for every consumer of the project (the stages' and the gateway's reply
@@ -32,16 +53,28 @@ const RESTART_INITIAL_BACKOFF_MS = 250;
  * a crashed consumer only for retriable errors and after its own retry time (seen: 11.5 s after a
  * broker restart); here kafkajs's restart is off, and every crash is followed by a fresh consumer
  * after a backoff that doubles up to `restartMaxBackoffMs`, until stop().
+ *
+ * A kafkajs call can also never settle (seen after the group coordinator's broker was killed: a
+ * restarted consumer went silent for good and its partitions stood still). So every instance must
+ * reach GROUP_JOIN within `joinTimeoutMs` and an old one gets a bounded time to disconnect; an
+ * instance that misses either is abandoned (its late batches and events are ignored, and it is
+ * disconnected should it join after all) and a fresh one takes its place.
  */
 export class ManagedConsumer {
   private readonly logger: Logger;
   private readonly now: () => number;
+  private readonly joinTimeoutMs: number;
+  private readonly disconnectTimeoutMs: number;
   private current?: Consumer;
+  /** Where the current instance is in connect → subscribe → run → join, for the watchdog's message. */
+  private step = '';
   private lastContact = Number.NEGATIVE_INFINITY;
   private member = false;
   private stopped = false;
   private failures = 0;
+  private restarting = false;
   private restartTimer?: NodeJS.Timeout;
+  private joinWatchdog?: NodeJS.Timeout;
   private starting?: Promise<void>;
 
   constructor(
@@ -50,6 +83,12 @@ export class ManagedConsumer {
   ) {
     this.logger = options.logger ?? new Logger(`consumer ${options.groupId}`);
     this.now = options.now ?? Date.now;
+    const session = options.consumer.sessionTimeout ?? KAFKAJS_SESSION_TIMEOUT_MS;
+    // A join legitimately waits up to the rebalance timeout for the group's other members.
+    this.joinTimeoutMs =
+      options.joinTimeoutMs ??
+      (options.consumer.rebalanceTimeout ?? KAFKAJS_REBALANCE_TIMEOUT_MS) + session + JOIN_MARGIN_MS;
+    this.disconnectTimeoutMs = options.disconnectTimeoutMs ?? session;
   }
 
   get health(): ConsumerHealth {
@@ -66,11 +105,12 @@ export class ManagedConsumer {
 
   /** Starts in the background; failures to connect are retried like crashes. */
   start(): void {
-    if (this.stopped || this.starting) return;
-    this.starting = this.startOnce().finally(() => (this.starting = undefined));
+    if (this.stopped || this.current) return;
+    this.launch();
   }
 
-  private async startOnce(): Promise<void> {
+  /** A fresh kafkajs consumer becomes the current one, whatever became of the last. */
+  private launch(): void {
     const consumer = this.kafka.consumer({
       ...this.options.consumer,
       groupId: this.options.groupId,
@@ -78,41 +118,93 @@ export class ManagedConsumer {
       retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000, restartOnFailure: () => Promise.resolve(false) },
     });
     this.current = consumer;
-    const contact = () => (this.lastContact = this.now());
+    this.step = 'connect';
+    const isCurrent = () => consumer === this.current;
+    clearTimeout(this.joinWatchdog);
+    this.joinWatchdog = setTimeout(() => {
+      const stuck = new StuckError(`no group join within ${this.joinTimeoutMs} ms (stuck in ${this.step})`);
+      this.scheduleRestart(consumer, stuck);
+    }, this.joinTimeoutMs).unref();
+    const contact = () => {
+      if (isCurrent()) this.lastContact = this.now();
+    };
     const { events } = consumer;
     consumer.on(events.FETCH, contact);
     consumer.on(events.HEARTBEAT, contact);
     consumer.on(events.COMMIT_OFFSETS, contact);
-    consumer.on(events.GROUP_JOIN, () => {
+    consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      if (!isCurrent()) {
+        // An abandoned instance that got there after all must not hold partitions: let it go.
+        void within(consumer.disconnect(), this.disconnectTimeoutMs, 'abandoned consumer disconnect').catch(
+          () => undefined,
+        );
+        return;
+      }
+      clearTimeout(this.joinWatchdog);
       contact();
       this.member = true;
+      this.step = 'joined';
+      if (this.failures > 0) {
+        const partitions = Object.values(payload.memberAssignment).reduce((n, p) => n + p.length, 0);
+        this.logger.log(`consumer back in group ${this.options.groupId} with ${partitions} partition(s)`);
+      }
       this.failures = 0;
     });
-    consumer.on(events.REBALANCING, () => (this.member = false));
-    consumer.on(events.STOP, () => (this.member = false));
+    consumer.on(events.REBALANCING, () => {
+      if (isCurrent()) this.member = false;
+    });
+    consumer.on(events.STOP, () => {
+      if (isCurrent()) this.member = false;
+    });
     consumer.on(events.CRASH, ({ payload }) => {
+      if (!isCurrent()) return;
       this.member = false;
       this.scheduleRestart(consumer, payload.error);
     });
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning });
-      await consumer.run({ autoCommit: false, ...this.options.session(consumer) });
-    } catch (error) {
-      this.scheduleRestart(consumer, error);
-    }
+    this.starting = this.connectAndRun(consumer).catch((error: unknown) => this.scheduleRestart(consumer, error));
+  }
+
+  private async connectAndRun(consumer: Consumer): Promise<void> {
+    const step = (name: string) => {
+      if (consumer === this.current) this.step = name;
+      this.logger.debug(`consumer ${this.options.groupId}: ${name}`);
+    };
+    step('connect');
+    await consumer.connect();
+    step('subscribe');
+    await consumer.subscribe({ topics: this.options.topics, fromBeginning: this.options.fromBeginning });
+    step('run (join and sync)');
+    const config = this.options.session(consumer);
+    // The batches of an instance that was abandoned are not taken: its successor reads them again.
+    const { eachBatch, eachMessage } = config;
+    await consumer.run({
+      autoCommit: false,
+      ...config,
+      eachBatch: eachBatch && ((payload) => (consumer === this.current ? eachBatch(payload) : Promise.resolve())),
+      eachMessage:
+        eachMessage && ((payload) => (consumer === this.current ? eachMessage(payload) : Promise.resolve())),
+    });
+    step('running');
   }
 
   private scheduleRestart(consumer: Consumer, error: unknown): void {
-    if (this.stopped || consumer !== this.current || this.restartTimer) return;
+    if (this.stopped || consumer !== this.current || this.restarting) return;
+    this.restarting = true;
+    this.member = false;
+    clearTimeout(this.joinWatchdog);
     const wait = backoffFor(this.failures++, RESTART_INITIAL_BACKOFF_MS, this.options.restartMaxBackoffMs);
     this.logger.warn(`consumer stopped (${errorMessage(error)}); restarting in ${wait} ms`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      void consumer
-        .disconnect()
-        .catch(() => undefined)
-        .then(() => this.start());
+      // A disconnect that hangs must not hold the restart back: the old instance is abandoned.
+      void within(consumer.disconnect(), this.disconnectTimeoutMs, 'disconnect of the crashed consumer')
+        .catch((failure: unknown) => {
+          if (failure instanceof StuckError) this.logger.warn(`${failure.message}; abandoning it`);
+        })
+        .then(() => {
+          this.restarting = false;
+          if (!this.stopped) this.launch();
+        });
     }, wait);
   }
 
@@ -121,10 +213,12 @@ export class ManagedConsumer {
     this.stopped = true;
     this.member = false;
     clearTimeout(this.restartTimer);
-    await this.starting?.catch(() => undefined);
+    clearTimeout(this.joinWatchdog);
+    // A start that never settles must not hold shutdown: it is cut short like a hung disconnect.
+    await within(this.starting ?? Promise.resolve(), this.disconnectTimeoutMs, 'start').catch(() => undefined);
     const current = this.current;
     if (!current) return;
-    await current.disconnect().then(
+    await within(current.disconnect(), this.disconnectTimeoutMs, 'disconnect').then(
       () => this.logger.log(`left consumer group ${this.options.groupId}`),
       (error: unknown) => this.logger.warn(`disconnect failed: ${errorMessage(error)}`),
     );
