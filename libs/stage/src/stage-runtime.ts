@@ -171,6 +171,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     const fetchAhead = (this.fetchAhead ??= new FetchAhead(consumer, {
       maxInFlight: this.config.stage.maxInFlight,
       revokeTimeoutMs: this.config.stage.revokeTimeoutMs,
+      heartbeatIntervalMs: this.config.kafka.heartbeatIntervalMs,
       logger: this.logger,
       onPaused: (paused) => {
         if (paused) this.metrics.backpressurePauses.inc({ stage: this.options.name });
