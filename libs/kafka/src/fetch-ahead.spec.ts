@@ -330,10 +330,12 @@ describe('FetchAhead', () => {
           return Promise.reject(rebalancing);
         };
         let outcome: unknown = 'pending';
-        void fa.accept(payload(0, [0, 1], false, heartbeat).p, () => work.promise).then(
-          () => (outcome = 'returned'),
-          (e: unknown) => (outcome = e),
-        );
+        void fa
+          .accept(payload(0, [0, 1], false, heartbeat).p, () => work.promise)
+          .then(
+            () => (outcome = 'returned'),
+            (e: unknown) => (outcome = e),
+          );
         await jest.advanceTimersByTimeAsync(40);
         expect(outcome).toBe('pending'); // stays to send the heartbeat due at t=1000 itself
         await jest.advanceTimersByTimeAsync(100);
