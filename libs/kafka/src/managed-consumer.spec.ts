@@ -148,6 +148,22 @@ describe('ManagedConsumer', () => {
       await managed.stop();
     });
 
+    it('can remove it ahead of start(), which then waits for that removal rather than sending another', async () => {
+      jest.useFakeTimers();
+      let finish!: (removed: boolean) => void;
+      const remove = jest.fn(() => new Promise<boolean>((resolve) => (finish = resolve)));
+      const { managed, consumers } = setup(2_000, { ledger: ledger('dead'), remove, timeoutMs: 1_000 });
+      void managed.removeStaleMemberNow();
+      managed.start();
+      await jest.advanceTimersByTimeAsync(100);
+      expect(consumers).toHaveLength(0);
+      finish(true);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(consumers).toHaveLength(1);
+      expect(remove).toHaveBeenCalledTimes(1);
+      await managed.stop();
+    });
+
     it('joins anyway when the removal fails or does not answer in time', async () => {
       jest.useFakeTimers();
       const remove = jest.fn(() => new Promise<boolean>(() => undefined));

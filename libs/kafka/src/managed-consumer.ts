@@ -57,6 +57,7 @@ export class ManagedConsumer {
   /** The member to remove before the next join: a former process's, then a crashed consumer's. */
   private staleMemberId?: string;
   private lastMemberId?: string;
+  private removingStale?: Promise<void>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -86,8 +87,9 @@ export class ManagedConsumer {
   }
 
   private async startOnce(): Promise<void> {
-    if (this.staleMemberId && this.options.staleMembers) {
-      await this.removeStaleMember();
+    if (this.removingStale || (this.staleMemberId && this.options.staleMembers)) {
+      await this.removeStaleMemberNow();
+      this.removingStale = undefined;
       if (this.stopped) return;
     }
     const consumer = this.kafka.consumer({
@@ -121,6 +123,14 @@ export class ManagedConsumer {
     } catch (error) {
       this.scheduleRestart(consumer, error);
     }
+  }
+
+  /**
+   * Removes the member a former process left behind now, ahead of start() (which waits for it), so
+   * that the removal overlaps the rest of the boot.
+   */
+  removeStaleMemberNow(): Promise<void> {
+    return (this.removingStale ??= this.removeStaleMember());
   }
 
   /** A LeaveGroup for the member left behind, bounded in time; a failure only costs the wait it saves. */

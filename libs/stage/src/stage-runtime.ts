@@ -149,6 +149,8 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
 
   /** Consumes once outputs can be produced and encoded; meanwhile the service is alive and not ready. */
   onApplicationBootstrap(): void {
+    // The member a killed process left behind goes while the producer connects and schemas register.
+    void this.consumer.removeStaleMemberNow();
     void (async () => {
       await this.connection.whenReady();
       await this.schemas.whenRegistered();
