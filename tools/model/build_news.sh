@@ -66,13 +66,12 @@ fi
 # The shipped model, phase by phase (each phase starts from the previous one's finetune.pt; every
 # epoch is validated and the best one by validation is kept):
 #   epochs 1-2  max_length 128: warm-up + linear decay planned over 3 epochs, cut after epoch 1, then
-#               a linear decay from 7e-5 to 0 over epoch 2 (the script's defaults);
+#               a linear decay from 7e-5 to 0 over epoch 2 (the script's defaults; also the frozen
+#               baseline, at 128);
 #   epoch 3     max_length 128: fresh AdamW, linear decay 3e-5 -> 0;
-#   epoch 4     max_length 256 (BBC articles: title + lead paragraphs): fresh AdamW, linear decay
-#               5e-5 -> 0 for the top layer, x0.85 per layer below, label smoothing 0.1;
-#   then the frozen baseline at 256 and the package (export, weight-only int8, fixtures, card).
+#   package     max_length 256: BBC articles keep title + lead paragraphs (titles are unaffected);
+#               epoch 3 is re-validated at 256, then export, weight-only int8, fixtures, card.
+# Options for further epochs: --layer-decay, --label-smoothing, --stage resume --max-length 256.
 build --stage train
 build --stage resume --decay-epochs 1 --decay-lr 3e-5
-build --stage resume --max-length 256 --decay-epochs 1 --decay-lr 5e-5 --layer-decay 0.85 --label-smoothing 0.1
-build --stage baseline --max-length 256
 build --stage package --max-length 256

@@ -348,6 +348,7 @@ def baseline(model, tok, data, seed):
     probs = clf.predict_proba(prep(torch_apply(model.cls, tok, [DESIGN_SENTENCE])))[0]
     design = {"label": ID2LABEL[int(clf.classes_[probs.argmax()])], "score": float(probs.max())}
     return {"C": c, "normalize": normalize, "val": m, "seconds": time.time() - t0, "log": lines,
+            "max_length": tok.truncation["max_length"],
             "design_sentence": design}
 
 
@@ -412,22 +413,11 @@ def finetune(model, tok, data, args, epochs_to_run, resume=None):
     first = 0
     if resume:
         model.load_state_dict(resume["state"])
+        revalidate(model, tok, data, args, resume)
         epochs = list(resume["epochs"])
         first = len(epochs)
         b = resume["best_epoch"]
         best = (epochs[b - 1]["val"], b, copy.deepcopy(resume["state"]))
-        if resume.get("max_length", 128) != args.max_length:
-            # The saved epochs were validated at another truncation: re-measure the start point at
-            # this one, so that the best epoch is chosen on one footing.
-            model.eval()
-            vt, vy, vd = merged(data, "validation")
-            m = per_dataset(vy, torch_apply(model, tok, vt).argmax(1), vd)
-            log(f"(a) epoch {b} re-validated at max_length {args.max_length}: thucnews "
-                f"{m['thucnews']['accuracy']:.4f} bbc {m['bbc']['accuracy']:.4f}")
-            epochs[b - 1] = {**epochs[b - 1], "val": m, "val_max_length": args.max_length,
-                             "val_before": {"max_length": resume.get("max_length", 128),
-                                            **{n: epochs[b - 1]["val"][n]["accuracy"] for n in DATASETS}}}
-            best = (m, b, best[2])
         t0 -= epochs[-1]["elapsed_s"]
         for _ in range(first):  # the shuffles those epochs used
             epoch_batches()
@@ -467,6 +457,26 @@ def finetune(model, tok, data, args, epochs_to_run, resume=None):
     model.eval()
     return {"best_epoch": best_epoch, "epochs": epochs, "val": m, **recipe(args),
             "seconds": time.time() - t0}
+
+
+def revalidate(model, tok, data, args, saved):
+    """A checkpoint validated at another truncation than --max-length: re-measure its best epoch (the
+    weights in `model`) at this one, in place in saved["epochs"], so that epochs compare on one
+    footing and the card shows the model as it ships. False when nothing changed."""
+    before = saved.get("max_length", 128)  # checkpoints from before this field were trained at 128
+    if before == args.max_length:
+        return False
+    b = saved["best_epoch"]
+    e = saved["epochs"][b - 1]
+    model.eval()
+    vt, vy, vd = merged(data, "validation")
+    m = per_dataset(vy, torch_apply(model, tok, vt).argmax(1), vd)
+    log(f"(a) epoch {b} re-validated at max_length {args.max_length}: thucnews "
+        f"{m['thucnews']['accuracy']:.4f} bbc {m['bbc']['accuracy']:.4f}")
+    saved["epochs"][b - 1] = {**e, "val": m, "val_max_length": args.max_length,
+                              "val_before": {"max_length": before, **{n: e["val"][n]["accuracy"] for n in DATASETS}}}
+    saved["max_length"] = args.max_length
+    return True
 
 
 def recipe(args):
@@ -738,6 +748,7 @@ def package(args, report, data, tok, versions, t_start):
     saved = torch.load(args.work_dir / "finetune.pt", weights_only=False)
     model.load_state_dict(saved["state"])
     model.eval()
+    revalidate(model, tok, data, args, saved)
     # finetune.pt (written after every epoch) is the source of truth for the epochs that finished.
     epochs = saved["epochs"]
     report["finetune"] = {"best_epoch": saved["best_epoch"], "epochs": epochs,

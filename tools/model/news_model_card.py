@@ -105,7 +105,8 @@ def render(r, args, labels, gloss, model_path: Path) -> str:
         "",
         "| candidate | THUCNews val acc | THUCNews val macro-F1 | BBC val acc | BBC val macro-F1 | time (2 shared cores) |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| (b) frozen encoder, [CLS] + logistic regression (C={base['C']}, L2-normalized={base.get('normalize', False)}) | "
+        f"| (b) frozen encoder, [CLS] + logistic regression (C={base['C']}, L2-normalized={base.get('normalize', False)}, "
+        f"max_length {base.get('max_length', 128)}) | "
         f"{_pct(base['val']['thucnews']['accuracy'])} | {_pct(base['val']['thucnews']['macro_f1'])} | "
         f"{_pct(base['val']['bbc']['accuracy'])} | {_pct(base['val']['bbc']['macro_f1'])} | {base['seconds'] / 60:.1f} min |",
     ]
