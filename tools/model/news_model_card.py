@@ -136,8 +136,10 @@ def render(r, args, labels, gloss, model_path: Path) -> str:
             for e in ft["epochs"] if "decay_from" in e)
         + "".join(
             f"Epoch {e['epoch']} was validated at max_length {e['val_before']['max_length']} when it was trained "
-            f"(THUCNews {_pct(e['val_before']['thucnews'])}, BBC {_pct(e['val_before']['bbc'])}); the table shows it "
-            f"re-validated at {e['val_max_length']}, so that every row is measured as the shipped model reads. "
+            f"(THUCNews {_pct(e['val_before']['thucnews'])}, BBC {_pct(e['val_before']['bbc'])}); its row shows it "
+            f"re-validated at {e['val_max_length']}, the length the package ships (the rows above it stay at "
+            f"{e['val_before']['max_length']}); the same weights read at {e['val_max_length']} tokens were chosen "
+            "on that validation alone. "
             for e in ft["epochs"] if "val_before" in e)
         + "The epoch with the best mean validation accuracy of the two corpora ships. "
         f"Baseline on the design's sentence: {base['design_sentence']['label']} {base['design_sentence']['score']:.2f}.",
