@@ -2,6 +2,7 @@ import { AvroDeserializer } from '@app/avro';
 import { RecordSigner, SIGNATURE_HEADER } from '@app/common';
 import { Secret } from '@app/config';
 import { Logger } from '@nestjs/common';
+import { MetricsService } from '@app/observability';
 import type { GatewayConfig } from '@app/config';
 import type { KafkaConnection } from '@app/kafka';
 import { fakeKafka, kafkaMessage, predictionRecord, registeredCodec } from '@app/testing';
@@ -27,12 +28,18 @@ async function setup(cfg: GatewayConfig = config) {
   const { codec } = await registeredCodec();
   const { kafka, consumers } = fakeKafka();
   const pending = new PendingReplies();
-  const listener = new PredictionListener(kafka, cfg, new AvroDeserializer(codec, 'prediction'), pending, {
-    whenReady: async () => undefined,
-  } as KafkaConnection);
+  const metrics = new MetricsService();
+  const listener = new PredictionListener(
+    kafka,
+    cfg,
+    new AvroDeserializer(codec, 'prediction'),
+    pending,
+    { whenReady: async () => undefined } as KafkaConnection,
+    metrics,
+  );
   listener.start();
   await flush();
-  return { listener, consumers, pending, codec, kafka };
+  return { listener, consumers, pending, codec, kafka, metrics };
 }
 
 describe('PredictionListener', () => {
@@ -58,7 +65,7 @@ describe('PredictionListener', () => {
   });
 
   it('delivers the predictions this instance waits for and skips the others', async () => {
-    const { consumers, pending, codec, listener } = await setup();
+    const { consumers, pending, codec, listener, metrics } = await setup();
     const mine = predictionRecord();
     const other = predictionRecord();
     const answer = pending.wait(mine.id, 1_000);
@@ -75,6 +82,10 @@ describe('PredictionListener', () => {
     await consumers[0].runConfig!.eachBatch!(payload);
     await expect(answer).resolves.toEqual(mine);
     expect(pending.size).toBe(0);
+    // Both records were fetched, ours or not: the cost that scales with the number of gateways.
+    const fetched = payload.batch.messages.reduce((n, m) => n + m.key!.length + m.value!.length, 0);
+    expect((await metrics.replyFetchedRecords.get()).values[0].value).toBe(2);
+    expect((await metrics.replyFetchedBytes.get()).values[0].value).toBe(fetched);
     await listener.beforeApplicationShutdown();
   });
 

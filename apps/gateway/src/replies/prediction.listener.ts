@@ -3,9 +3,9 @@ import { AvroDeserializer } from '@app/avro';
 import { RecordSigner, SIGNATURE_HEADER, ThrottledLog } from '@app/common';
 import { APP_CONFIG, GatewayConfig } from '@app/config';
 import { ConsumerHealth, KAFKA_CLIENT, KafkaConnection, ManagedConsumer } from '@app/kafka';
-import { traceIdFromHeaders } from '@app/observability';
+import { MetricsService, traceIdFromHeaders } from '@app/observability';
 import { randomUUID } from 'node:crypto';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { PREDICTION_DESERIALIZER } from '../gateway.constants';
 import { PendingReplies } from './pending-replies';
 
@@ -35,6 +35,7 @@ export class PredictionListener implements BeforeApplicationShutdown {
     @Inject(PREDICTION_DESERIALIZER) private readonly deserializer: AvroDeserializer<'prediction'>,
     private readonly pending: PendingReplies,
     private readonly connection: KafkaConnection,
+    private readonly metrics: MetricsService,
   ) {
     const k = config.kafka;
     if (config.signingKey) this.signer = new RecordSigner(config.signingKey.reveal());
@@ -81,6 +82,7 @@ export class PredictionListener implements BeforeApplicationShutdown {
   }
 
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
+    this.countFetched(batch.messages);
     for (const message of batch.messages) {
       // The key is the request id: skip other instances' records without decoding them.
       const id = message.key?.toString();
@@ -102,6 +104,18 @@ export class PredictionListener implements BeforeApplicationShutdown {
           traceId: traceIdFromHeaders(message.headers),
         });
     }
+  }
+
+  /** What reaching this instance's replies costs: every record fetched, whether it is ours or not. */
+  private countFetched(messages: KafkaMessage[]): void {
+    let bytes = 0;
+    for (const m of messages) {
+      bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
+      for (const [name, value] of Object.entries(m.headers ?? {}))
+        bytes += Buffer.byteLength(name) + (value === undefined ? 0 : Buffer.byteLength(value.toString()));
+    }
+    this.metrics.replyFetchedRecords.inc(messages.length);
+    this.metrics.replyFetchedBytes.inc(bytes);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
