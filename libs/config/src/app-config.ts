@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import { projectRoot } from './project-root';
@@ -49,7 +50,16 @@ export interface CommonConfig {
   registry: { url: string; auth: RegistryAuth };
   /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
   signingKey?: Secret;
-  topics: { raw: string; tokenized: string; predictions: string; partitions: number };
+  topics: {
+    raw: string;
+    tokenized: string;
+    predictions: string;
+    partitions: number;
+    /** Sync /predict replies: inference writes each one to the partition its gateway named (README, "Running at scale"). */
+    replies: string;
+    /** Partitions of the replies topic: at least one per gateway instance. */
+    replyPartitions: number;
+  };
   /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
   ports: { gateway: number; preprocessor: number; inference: number; host: string };
   delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
@@ -94,6 +104,8 @@ export interface GatewayConfig extends CommonConfig {
     rateLimitBurst: number;
     /** Texts waiting for a prediction above which /predict answers 503 at once. */
     maxPendingReplies: number;
+    /** The partition of the replies topic this instance reads (GATEWAY_REPLY_PARTITION; unset: one at random). */
+    replyPartition: number;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
@@ -154,6 +166,8 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       tokenized: readTopic(env, 'TOPIC_TOKENIZED', 'tokenized'),
       predictions: readTopic(env, 'TOPIC_PREDICTIONS', 'predictions'),
       partitions: readInt(env, 'TOPIC_PARTITIONS', 3, 1, 10_000),
+      replies: readTopic(env, 'REPLY_TOPIC', 'replies'),
+      replyPartitions: readInt(env, 'REPLY_PARTITIONS', 16, 1, 10_000),
     },
     ports: {
       gateway: readInt(env, 'GATEWAY_PORT', 3000, 0, 65535),
@@ -223,6 +237,14 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
       rateLimitPerSecond,
       rateLimitBurst: readInt(env, 'RATE_LIMIT_BURST', Math.max(1, rateLimitPerSecond * 2), 1, 10_000_000),
       maxPendingReplies: readInt(env, 'MAX_PENDING_REPLIES', 10_000, 1, 10_000_000),
+      // Two instances on one partition both work, each fetching the other's replies too: set it per instance.
+      replyPartition: readInt(
+        env,
+        'GATEWAY_REPLY_PARTITION',
+        randomInt(common.topics.replyPartitions),
+        0,
+        common.topics.replyPartitions - 1,
+      ),
       headersTimeoutMs: readInt(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
       // A request body must arrive within this; the answer may take PREDICT_TIMEOUT_MS more.
       requestTimeoutMs: readInt(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),

@@ -25,11 +25,15 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    const { raw, tokenized, predictions, partitions } = this.config.topics;
+    const { raw, tokenized, predictions, partitions, replies, replyPartitions } = this.config.topics;
     const brokers = this.config.kafka.brokers.join(',');
     this.ready = retry(
       async () => {
-        if (this.config.kafka.createTopics) await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
+        if (this.config.kafka.createTopics) {
+          await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
+          // Replies are copies of predictions: nothing consumes them as a stage, so they have no DLQ.
+          await ensureTopics(this.kafka, [replies], replyPartitions, { dlq: false });
+        }
         await this.producer.connect();
       },
       {

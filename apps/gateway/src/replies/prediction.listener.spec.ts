@@ -6,7 +6,7 @@ import { MetricsService } from '@app/observability';
 import type { GatewayConfig } from '@app/config';
 import type { KafkaConnection } from '@app/kafka';
 import { fakeKafka, kafkaMessage, predictionRecord, registeredCodec } from '@app/testing';
-import type { EachBatchPayload } from 'kafkajs';
+import { AssignerProtocol, Cluster, ConsumerConfig, EachBatchPayload } from 'kafkajs';
 import { PendingReplies } from './pending-replies';
 import { PredictionListener } from './prediction.listener';
 
@@ -18,7 +18,8 @@ const config = {
     healthWindowMs: 3_000,
     restartMaxBackoffMs: 2_000,
   },
-  topics: { predictions: 'predictions' },
+  topics: { predictions: 'predictions', replies: 'replies' },
+  gateway: { replyPartition: 2 },
 } as GatewayConfig;
 const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
@@ -43,12 +44,35 @@ async function setup(cfg: GatewayConfig = config) {
 }
 
 describe('PredictionListener', () => {
-  it('reads predictions from now on, in a group of its own', async () => {
+  it('reads its replies from now on, in a group of its own, and names where they go', async () => {
     const { consumers, kafka, listener } = await setup();
     expect(kafka.consumer).toHaveBeenCalledWith(
       expect.objectContaining({ groupId: `x-gateway-${listener.instanceId}` }),
     );
-    expect(consumers[0].consumer.subscribe).toHaveBeenCalledWith({ topics: ['predictions'], fromBeginning: false });
+    expect(consumers[0].consumer.subscribe).toHaveBeenCalledWith({ topics: ['replies'], fromBeginning: false });
+    expect(listener.replyTo).toEqual({ topic: 'replies', partition: 2 });
+    await listener.beforeApplicationShutdown();
+  });
+
+  it("its group's assignor gives it only its own partition of the replies topic", async () => {
+    const { kafka, listener } = await setup();
+    const [{ partitionAssigners }] = (kafka.consumer as jest.Mock).mock.calls[0] as [ConsumerConfig];
+    const cluster = {
+      findTopicPartitionMetadata: () => [0, 1, 2, 3].map((partitionId) => ({ partitionId })),
+    } as unknown as Cluster;
+    const assigner = partitionAssigners![0]({ cluster, groupId: 'g', logger: {} as never });
+    const [member] = await assigner.assign({
+      members: [{ memberId: 'm', memberMetadata: Buffer.alloc(0) }],
+      topics: ['replies'],
+    });
+    expect(AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment).toEqual({ replies: [2] });
+    const tooFew = { findTopicPartitionMetadata: () => [{ partitionId: 0 }] } as unknown as Cluster;
+    await expect(
+      partitionAssigners![0]({ cluster: tooFew, groupId: 'g', logger: {} as never }).assign({
+        members: [],
+        topics: ['replies'],
+      }),
+    ).rejects.toThrow(/replies has no partition 2 \(GATEWAY_REPLY_PARTITION\)/);
     await listener.beforeApplicationShutdown();
   });
 
