@@ -214,6 +214,8 @@ describe('BatchPipeline', () => {
     const prediction = producer.messages('out').find((m) => m.key === routed.record.id)!;
     expect(replies[0].value).toEqual(prediction.value);
     expect(String(replies[0].headers?.traceparent)).toBe(String(prediction.headers?.traceparent));
+    // The route is spent: neither the prediction nor the reply carries it on.
+    expect(Object.keys(prediction.headers ?? {})).toEqual(['traceparent']);
   });
 
   it('dead-letters what the handler rejects, before batching', async () => {

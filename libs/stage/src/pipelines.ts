@@ -42,8 +42,12 @@ interface PipelineContext<Out extends RecordKind> {
   replies?: ReplyTopic;
 }
 
-/** An output's headers: its input's reply route carried on, and this stage's span as its traceparent. */
-const outputHeaders = (inbound: Source, span: Span) => ({ ...replyHeaders(inbound.headers), ...traceHeaders(span) });
+/**
+ * An output's headers: this stage's span as its traceparent, and its input's reply route carried on
+ * to the next stage. The stage that answers (replies on) drops the route: it is spent.
+ */
+const outputHeaders = (ctx: { replies?: ReplyTopic }, inbound: Source, span: Span) =>
+  ctx.replies ? traceHeaders(span) : { ...replyHeaders(inbound.headers), ...traceHeaders(span) };
 
 /** Writes the outputs onto the output topic and, where their inputs ask for one, their replies. */
 function writeOutputs<Out extends RecordKind>(
@@ -87,7 +91,7 @@ export class RecordPipeline<In extends RecordKind, Out extends RecordKind> imple
     const outcomes: (Promise<void> | undefined)[] = [];
     for (const { inbound, record, span } of records) {
       try {
-        messages.push(serializer.serialize(this.handler.handle(record), outputHeaders(inbound, span)));
+        messages.push(serializer.serialize(this.handler.handle(record), outputHeaders(this.ctx, inbound, span)));
         sources.push(inbound);
         outcomes.push(undefined);
       } catch (error) {
@@ -206,7 +210,7 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
     const dead: Promise<void>[] = [];
     outputs.forEach((output, i) => {
       try {
-        messages.push(serializer.serialize(output, outputHeaders(batch[i].inbound, batch[i].span)));
+        messages.push(serializer.serialize(output, outputHeaders(this.ctx, batch[i].inbound, batch[i].span)));
         sources.push(batch[i].inbound);
       } catch (error) {
         dead.push(writer.deadLetter(batch[i].inbound, error));
