@@ -50,15 +50,17 @@ export interface CommonConfig {
   registry: { url: string; auth: RegistryAuth };
   /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
   signingKey?: Secret;
+  /** replicationFactor: TOPIC_REPLICATION_FACTOR, if set; else chosen from the cluster at topic creation. */
   topics: {
     raw: string;
     tokenized: string;
     predictions: string;
     partitions: number;
-    /** Sync /predict replies: inference writes each one to the partition its gateway named (README, "Running at scale"). */
+    /** Sync /predict replies: inference writes each one to the partition its gateway named (docs/ARCHITECTURE.md, "Replies"). */
     replies: string;
     /** Partitions of the replies topic: at least one per gateway instance. */
     replyPartitions: number;
+    replicationFactor?: number;
   };
   /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
   ports: { gateway: number; preprocessor: number; inference: number; host: string };
@@ -168,6 +170,9 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       partitions: readInt(env, 'TOPIC_PARTITIONS', 3, 1, 10_000),
       replies: readTopic(env, 'REPLY_TOPIC', 'replies'),
       replyPartitions: readInt(env, 'REPLY_PARTITIONS', 16, 1, 10_000),
+      replicationFactor: env.TOPIC_REPLICATION_FACTOR
+        ? readInt(env, 'TOPIC_REPLICATION_FACTOR', 1, 1, 32_767)
+        : undefined,
     },
     ports: {
       gateway: readInt(env, 'GATEWAY_PORT', 3000, 0, 65535),
