@@ -1,3 +1,5 @@
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import {
   loadCommonConfig,
@@ -82,6 +84,12 @@ describe('loadConfig', () => {
       drainTimeoutMs: 15_000,
       revokeTimeoutMs: 10_000,
       lagIntervalMs: 5_000,
+      stateDir: join(tmpdir(), 'kafka-text-classifier-state'),
+      instanceId: hostname(),
+    });
+    expect(loadInferenceConfig({ STAGE_STATE_DIR: 'var/state', STAGE_INSTANCE_ID: 'pod-1' }).stage).toMatchObject({
+      stateDir: resolve('var/state'),
+      instanceId: 'pod-1',
     });
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
@@ -114,5 +122,6 @@ describe('loadConfig', () => {
       /KAFKA_HEARTBEAT_INTERVAL_MS/,
     );
     expect(() => loadPreprocessorConfig({ STAGE_REVOKE_TIMEOUT_MS: '40000' })).toThrow(/STAGE_REVOKE_TIMEOUT_MS/);
+    expect(() => loadPreprocessorConfig({ STAGE_INSTANCE_ID: '../etc' })).toThrow(/STAGE_INSTANCE_ID/);
   });
 });
