@@ -105,6 +105,18 @@ describe('loadConfig', () => {
     expect(loadGatewayConfig({ PRODUCE_TIMEOUT_MS: '750' }).gateway.produceTimeoutMs).toBe(750);
   });
 
+  it('reads the replies topic and the partition a gateway owns, which must be one of its partitions', () => {
+    const env = { REPLY_TOPIC: 'my-replies', REPLY_PARTITIONS: '4' };
+    expect(loadGatewayConfig({ ...env, GATEWAY_REPLY_PARTITION: '3' })).toMatchObject({
+      topics: { replies: 'my-replies', replyPartitions: 4 },
+      gateway: { replyPartition: 3 },
+    });
+    expect(() => loadGatewayConfig({ ...env, GATEWAY_REPLY_PARTITION: '4' })).toThrow(/GATEWAY_REPLY_PARTITION/);
+    // Unset: one of the topic's partitions at random.
+    for (let i = 0; i < 20; i++) expect(loadGatewayConfig(env).gateway.replyPartition).toBeLessThan(4);
+    expect(loadCommonConfig({}).topics).toMatchObject({ replies: 'replies', replyPartitions: 16 });
+  });
+
   it('rejects timing that cannot work, naming the variable', () => {
     expect(() => loadCommonConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '3000' })).toThrow(
       /KAFKA_HEARTBEAT_INTERVAL_MS/,

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
@@ -51,7 +52,17 @@ export interface CommonConfig {
   /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
   signingKey?: Secret;
   /** replicationFactor: TOPIC_REPLICATION_FACTOR, if set; else chosen from the cluster at topic creation. */
-  topics: { raw: string; tokenized: string; predictions: string; partitions: number; replicationFactor?: number };
+  topics: {
+    raw: string;
+    tokenized: string;
+    predictions: string;
+    partitions: number;
+    /** Sync /predict replies: inference writes each one to the partition its gateway named (docs/ARCHITECTURE.md, "Replies"). */
+    replies: string;
+    /** Partitions of the replies topic: at least one per gateway instance. */
+    replyPartitions: number;
+    replicationFactor?: number;
+  };
   /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
   ports: { gateway: number; preprocessor: number; inference: number; host: string };
   delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
@@ -100,6 +111,8 @@ export interface GatewayConfig extends CommonConfig {
     rateLimitBurst: number;
     /** Texts waiting for a prediction above which /predict answers 503 at once. */
     maxPendingReplies: number;
+    /** The partition of the replies topic this instance reads (GATEWAY_REPLY_PARTITION; unset: one at random). */
+    replyPartition: number;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
@@ -160,6 +173,8 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       tokenized: readTopic(env, 'TOPIC_TOKENIZED', 'tokenized'),
       predictions: readTopic(env, 'TOPIC_PREDICTIONS', 'predictions'),
       partitions: readInt(env, 'TOPIC_PARTITIONS', 3, 1, 10_000),
+      replies: readTopic(env, 'REPLY_TOPIC', 'replies'),
+      replyPartitions: readInt(env, 'REPLY_PARTITIONS', 16, 1, 10_000),
       replicationFactor: env.TOPIC_REPLICATION_FACTOR
         ? readInt(env, 'TOPIC_REPLICATION_FACTOR', 1, 1, 32_767)
         : undefined,
@@ -242,6 +257,14 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
       rateLimitPerSecond,
       rateLimitBurst: readInt(env, 'RATE_LIMIT_BURST', Math.max(1, rateLimitPerSecond * 2), 1, 10_000_000),
       maxPendingReplies: readInt(env, 'MAX_PENDING_REPLIES', 10_000, 1, 10_000_000),
+      // Two instances on one partition both work, each fetching the other's replies too: set it per instance.
+      replyPartition: readInt(
+        env,
+        'GATEWAY_REPLY_PARTITION',
+        randomInt(common.topics.replyPartitions),
+        0,
+        common.topics.replyPartitions - 1,
+      ),
       headersTimeoutMs: readInt(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
       // A request body must arrive within this; the answer may take PREDICT_TIMEOUT_MS more.
       requestTimeoutMs: readInt(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),

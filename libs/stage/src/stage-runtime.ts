@@ -24,6 +24,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { ConsumerLag } from './consumer-lag';
 import { decodeWithRetry } from './decode-with-retry';
 import { OutputWriter } from './output-writer';
+import type { ReplyTopic } from './reply-route';
 import { BatchPipeline, Decoded, Pipeline, RecordPipeline } from './pipelines';
 import { STAGE_HANDLER, STAGE_OPTIONS, StageHandler, StageOptions } from './stage.types';
 
@@ -48,6 +49,8 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   private readonly lag?: ConsumerLag;
   private draining = false;
   private paused = false;
+  /** The replies topic this stage answers on; its partition count is read from the cluster at boot. */
+  private readonly replies?: ReplyTopic;
   /** Partitions of the input topic this member holds (for stage_paused_partitions). */
   private assigned = 0;
 
@@ -55,7 +58,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     @Inject(STAGE_OPTIONS) private readonly options: StageOptions<In, Out>,
     @Inject(STAGE_HANDLER) handler: StageHandler<In, Out>,
     @Inject(APP_CONFIG) private readonly config: StageConfig,
-    @Inject(KAFKA_CLIENT) kafka: Kafka,
+    @Inject(KAFKA_CLIENT) private readonly kafka: Kafka,
     @Inject(CLOCK) clock: Clock,
     codec: AvroCodec,
     producer: KafkaProducerAdapter,
@@ -89,7 +92,11 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       tracer: this.tracer,
       clock,
       endToEnd: options.endToEnd ?? false,
+      replies: options.replies
+        ? { topic: config.topics.replies, partitions: config.topics.replyPartitions }
+        : undefined,
     };
+    this.replies = ctx.replies;
     this.pipeline =
       handler.mode === 'record'
         ? new RecordPipeline(handler, ctx)
@@ -154,11 +161,37 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     void (async () => {
       await this.connection.whenReady();
       await this.schemas.whenRegistered();
+      await this.readReplyPartitions();
       if (this.draining) return;
       this.consumer.start();
       this.lag?.start();
       this.logger.log(`consuming ${this.inputTopic} → ${this.options.outputTopic(this.config)}`);
     })().catch((error: unknown) => this.logger.error(`not started: ${(error as Error).message}`));
+  }
+
+  /**
+   * A reply to a partition the topic lacks would be retried forever: a topic an operator created with
+   * fewer partitions than REPLY_PARTITIONS bounds the destinations accepted.
+   */
+  private async readReplyPartitions(): Promise<void> {
+    if (!this.replies) return;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const { topics } = await admin.fetchTopicMetadata({ topics: [this.replies.topic] });
+      const count = topics[0]?.partitions.length ?? 0;
+      if (count !== this.replies.partitions)
+        this.logger.warn(
+          `${this.replies.topic} has ${count} partitions, REPLY_PARTITIONS=${this.replies.partitions}: replies go to partitions below ${Math.min(count, this.replies.partitions)} only`,
+        );
+      this.replies.partitions = Math.min(count, this.replies.partitions);
+    } catch (error) {
+      this.logger.warn(
+        `could not read ${this.replies.topic}'s partitions (${(error as Error).message}); trusting REPLY_PARTITIONS`,
+      );
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   /** Readiness: a broker answers, the consumer is a member of its group, schemas are registered, not draining. */
