@@ -135,7 +135,14 @@ async function main(): Promise<void> {
   log('(e) sync HTTP /predict, 32 clients');
   await p.start('gateway');
   {
+    const httpCpu = cpu('gateway', 'preprocessor', 'inference');
     const load = await httpLoad(p.service('gateway').url, texts.slice(0, quick ? 96 : 640), 32);
+    results.http_cpu_s_per_1000 = cpuPer1000(
+      httpCpu,
+      cpu('gateway', 'preprocessor', 'inference'),
+      load.latencies.length,
+      modelThreads,
+    );
     Object.assign(results, {
       http_concurrency: 32,
       http_requests: load.latencies.length,
@@ -314,7 +321,13 @@ function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
       'overload_lost',
       'overload_rss_mb',
     ].map((k) => `| ${k} | ${f(r[k], k.includes('efficiency') ? 3 : 1)} |`),
-    ...['idle_cpu_percent', 'pipeline_cpu_s_per_1000', 'light_load_cpu_s_per_1000', 'half_load_cpu_s_per_1000'].map(
+    ...[
+      'idle_cpu_percent',
+      'pipeline_cpu_s_per_1000',
+      'http_cpu_s_per_1000',
+      'light_load_cpu_s_per_1000',
+      'half_load_cpu_s_per_1000',
+    ].map(
       (k) =>
         `| ${k} | ${Object.entries((r[k] ?? {}) as Record<string, number>)
           .map(([name, v]) => `${name} ${f(v, 2)}`)
