@@ -1,3 +1,5 @@
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import {
   loadCommonConfig,
@@ -34,6 +36,12 @@ describe('loadConfig', () => {
     expect(config.batch.maxSize).toBe(64);
     expect(config.inference).toMatchObject({ device: 'cuda', sessions: 3, allowSpinning: false });
     expect(config.registry.url).toBe('https://reg.example:8081/apis/ccompat/v7');
+  });
+
+  it('leaves the replication factor to the cluster unless TOPIC_REPLICATION_FACTOR is set', () => {
+    expect(loadCommonConfig({}).topics.replicationFactor).toBeUndefined();
+    expect(loadCommonConfig({ TOPIC_REPLICATION_FACTOR: '3' }).topics.replicationFactor).toBe(3);
+    expect(() => loadCommonConfig({ TOPIC_REPLICATION_FACTOR: '0' })).toThrow(/TOPIC_REPLICATION_FACTOR/);
   });
 
   it.each([
@@ -76,6 +84,12 @@ describe('loadConfig', () => {
       drainTimeoutMs: 15_000,
       revokeTimeoutMs: 10_000,
       lagIntervalMs: 5_000,
+      stateDir: join(tmpdir(), 'kafka-text-classifier-state'),
+      instanceId: hostname(),
+    });
+    expect(loadInferenceConfig({ STAGE_STATE_DIR: 'var/state', STAGE_INSTANCE_ID: 'pod-1' }).stage).toMatchObject({
+      stateDir: resolve('var/state'),
+      instanceId: 'pod-1',
     });
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
@@ -96,5 +110,6 @@ describe('loadConfig', () => {
       /KAFKA_HEARTBEAT_INTERVAL_MS/,
     );
     expect(() => loadPreprocessorConfig({ STAGE_REVOKE_TIMEOUT_MS: '40000' })).toThrow(/STAGE_REVOKE_TIMEOUT_MS/);
+    expect(() => loadPreprocessorConfig({ STAGE_INSTANCE_ID: '../etc' })).toThrow(/STAGE_INSTANCE_ID/);
   });
 });

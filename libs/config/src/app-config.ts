@@ -1,3 +1,4 @@
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import { projectRoot } from './project-root';
@@ -49,7 +50,8 @@ export interface CommonConfig {
   registry: { url: string; auth: RegistryAuth };
   /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
   signingKey?: Secret;
-  topics: { raw: string; tokenized: string; predictions: string; partitions: number };
+  /** replicationFactor: TOPIC_REPLICATION_FACTOR, if set; else chosen from the cluster at topic creation. */
+  topics: { raw: string; tokenized: string; predictions: string; partitions: number; replicationFactor?: number };
   /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
   ports: { gateway: number; preprocessor: number; inference: number; host: string };
   delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
@@ -66,6 +68,10 @@ export interface StageConfig extends CommonConfig {
     revokeTimeoutMs: number;
     /** How often consumer lag is read through the admin client for /metrics; 0 turns it off. */
     lagIntervalMs: number;
+    /** Where the consumer records its group member id for the next process in its place (docs/ARCHITECTURE.md, "Restarts"). */
+    stateDir: string;
+    /** What stays the same when this instance restarts (the host or pod name): keys its state file. */
+    instanceId: string;
   };
   model: { dir: string };
 }
@@ -155,6 +161,9 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       tokenized: readTopic(env, 'TOPIC_TOKENIZED', 'tokenized'),
       predictions: readTopic(env, 'TOPIC_PREDICTIONS', 'predictions'),
       partitions: readInt(env, 'TOPIC_PARTITIONS', 3, 1, 10_000),
+      replicationFactor: env.TOPIC_REPLICATION_FACTOR
+        ? readInt(env, 'TOPIC_REPLICATION_FACTOR', 1, 1, 32_767)
+        : undefined,
     },
     ports: {
       gateway: readInt(env, 'GATEWAY_PORT', 3000, 0, 65535),
@@ -190,9 +199,19 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 15_000, 0, 600_000),
       revokeTimeoutMs,
       lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
+      stateDir: resolve(readString(env, 'STAGE_STATE_DIR', join(tmpdir(), 'kafka-text-classifier-state'))),
+      instanceId: readInstanceId(env),
     },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
   };
+}
+
+function readInstanceId(env: Env): string {
+  const id = readString(env, 'STAGE_INSTANCE_ID', hostname());
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) {
+    throw new ConfigError('STAGE_INSTANCE_ID', `must be 1-128 letters, digits, '.', '_' or '-', got "${id}"`);
+  }
+  return id;
 }
 
 const readMaxTextBytes = (env: Env) => readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000);
