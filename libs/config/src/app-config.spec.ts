@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     expect(config.topics).toMatchObject({ raw: 'raw', tokenized: 'tokenized', predictions: 'predictions' });
     expect(config.ports).toEqual({ gateway: 3000, preprocessor: 3001, inference: 3002, host: '0.0.0.0' });
     expect(config.inference.device).toBe('auto');
-    expect(config.kafka).toMatchObject({ fetchMinBytes: 65536, fetchMaxWaitMs: 20 });
+    expect(config.kafka).toMatchObject({ fetchMinBytes: 1, fetchMaxWaitMs: 500 });
     expect(config.model.dir).toMatch(/models\/bge-small-zh-news$/);
   });
 

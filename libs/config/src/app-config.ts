@@ -152,10 +152,11 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       clientId: readString(env, 'KAFKA_CLIENT_ID', 'text-classifier'),
       // Consumer groups are <prefix>preprocessor, <prefix>inference and <prefix>gateway-<uuid>.
       groupIdPrefix: readString(env, 'KAFKA_GROUP_ID_PREFIX', ''),
-      // The stage consumers let the broker gather up to 64 KiB for at most 20 ms per fetch: under a
-      // trickle of records this cut the per-record CPU of Kafka and the preprocessor (bench/README.md).
-      fetchMinBytes: readInt(env, 'KAFKA_FETCH_MIN_BYTES', 65_536, 1, 100_000_000),
-      fetchMaxWaitMs: readInt(env, 'KAFKA_FETCH_MAX_WAIT_MS', 20, 1, 60_000),
+      // Long polls: the broker answers a stage's fetch as soon as one record is there, or after
+      // 500 ms when none is. An idle stage costs 2 fetches a second and a record waits for no timer;
+      // under load each answer holds what arrived during the last round trip (bench/README.md).
+      fetchMinBytes: readInt(env, 'KAFKA_FETCH_MIN_BYTES', 1, 1, 100_000_000),
+      fetchMaxWaitMs: readInt(env, 'KAFKA_FETCH_MAX_WAIT_MS', 500, 1, 60_000),
       sessionTimeoutMs,
       heartbeatIntervalMs: readInt(env, 'KAFKA_HEARTBEAT_INTERVAL_MS', 1_000, 100, 60_000),
       rebalanceTimeoutMs: readInt(env, 'KAFKA_REBALANCE_TIMEOUT_MS', 30_000, 1_000, 600_000),
