@@ -76,6 +76,12 @@ describe('loadConfig', () => {
       drainTimeoutMs: 15_000,
       revokeTimeoutMs: 10_000,
       lagIntervalMs: 5_000,
+      delivery: 'at-least-once',
+      commitIntervalMs: 0,
+    });
+    expect(loadInferenceConfig({ DELIVERY: 'exactly-once', COMMIT_INTERVAL_MS: '100' }).stage).toMatchObject({
+      delivery: 'exactly-once',
+      commitIntervalMs: 100,
     });
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
@@ -96,5 +102,6 @@ describe('loadConfig', () => {
       /KAFKA_HEARTBEAT_INTERVAL_MS/,
     );
     expect(() => loadPreprocessorConfig({ STAGE_REVOKE_TIMEOUT_MS: '40000' })).toThrow(/STAGE_REVOKE_TIMEOUT_MS/);
+    expect(() => loadPreprocessorConfig({ DELIVERY: 'exactly_once' })).toThrow(/DELIVERY.*exactly-once/);
   });
 });

@@ -15,6 +15,10 @@ import {
 export const INFERENCE_DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 export type InferenceDevice = (typeof INFERENCE_DEVICES)[number];
 
+/** What a stage promises about its outputs (docs/ARCHITECTURE.md, "Delivery"). */
+export const DELIVERY_MODES = ['at-least-once', 'exactly-once'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+
 export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 
@@ -66,6 +70,10 @@ export interface StageConfig extends CommonConfig {
     revokeTimeoutMs: number;
     /** How often consumer lag is read through the admin client for /metrics; 0 turns it off. */
     lagIntervalMs: number;
+    /** at-least-once: produce, then commit; exactly-once: outputs and offsets in one Kafka transaction. */
+    delivery: DeliveryMode;
+    /** At least this long between two commits (exactly-once: between two transactions of a partition). */
+    commitIntervalMs: number;
   };
   model: { dir: string };
 }
@@ -189,6 +197,8 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 15_000, 0, 600_000),
       revokeTimeoutMs,
       lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
+      delivery: readEnum(env, 'DELIVERY', 'at-least-once', DELIVERY_MODES),
+      commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', 0, 0, 60_000),
     },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
   };

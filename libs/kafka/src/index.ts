@@ -8,3 +8,4 @@ export * from './kafka.module';
 export * from './managed-consumer';
 export * from './offset-tracker';
 export * from './topic-admin';
+export * from './transactional-outputs';

@@ -2,11 +2,13 @@ import { Logger } from '@nestjs/common';
 import { errorMessage, retry } from '@app/common';
 import type { Clock } from '@app/config';
 import {
+  AbandonedError,
   isRecordRejected,
   kafkaErrorType,
   KafkaProducerAdapter,
   OriginalMessage,
   toDlqMessage,
+  TransactionalOutputs,
   truncatedDlqMessage,
 } from '@app/kafka';
 import { MetricsService, traceIdFromHeaders, WarningLimiter } from '@app/observability';
@@ -26,6 +28,11 @@ export interface OutputWriterOptions {
   logger: Logger;
   clock: Clock;
   metrics?: MetricsService;
+  /**
+   * Exactly-once mode: outputs and DLQ copies are staged here, keyed by the input offset they derive
+   * from, and produced in the transaction that commits that offset. A write then resolves once staged.
+   */
+  transactional?: TransactionalOutputs;
 }
 
 const MAX_PRODUCE_BACKOFF_MS = 5_000;
@@ -65,6 +72,10 @@ export class OutputWriter {
 
   /** Produces `messages[i]`, derived from `sources[i]`, onto `topic`. */
   async write(topic: string, messages: Message[], sources: Source[]): Promise<void> {
+    if (this.options.transactional) {
+      messages.forEach((message, i) => this.stage(sources[i], topic, [message]));
+      return;
+    }
     try {
       await this.send(topic, messages);
     } catch (error) {
@@ -100,6 +111,13 @@ export class OutputWriter {
       { stage, topic: source.topic, partition: source.partition, error: reason },
       clock.now(),
     );
+    if (this.options.transactional) {
+      // Sent in the transaction that commits its input offset. (A copy the broker refuses there
+      // aborts that transaction: exactly-once mode has no truncated-copy fallback yet.)
+      this.stage(source, dlqTopic, [copy]);
+      metrics?.deadLettered.inc({ stage, reason: reasonClass });
+      return;
+    }
     try {
       await this.send(dlqTopic, [copy]);
       metrics?.deadLettered.inc({ stage, reason: reasonClass });
@@ -123,6 +141,12 @@ export class OutputWriter {
       });
       metrics?.dlqSkipped.inc({ stage });
     }
+  }
+
+  private stage(source: Source, topic: string, messages: Message[]): void {
+    if (!this.options.transactional!.stage(source, topic, messages))
+      // The partition was given up: its next owner reads the record again from the committed offset.
+      throw new AbandonedError(`${source.topic}[${source.partition}] is no longer assigned`);
   }
 
   private send(topic: string, messages: Message[]): Promise<void> {
