@@ -121,11 +121,14 @@ export class TransactionalOutputs {
       if (!current) this.open(topic, partition);
       else if (current.broken) this.reopen(current);
     }
+    const lost: string[] = [];
     for (const [k, p] of [...this.partitions]) {
       if (keep.has(k)) continue;
       this.partitions.delete(k);
-      this.release(p);
+      lost.push(p.id);
+      void this.release(p);
     }
+    if (lost.length > 0) this.options.logger.log(`transactional producers closed: ${lost.join(', ')}`);
   }
 
   /**
@@ -281,6 +284,7 @@ export class TransactionalOutputs {
         await producer.connect();
         const txn = await producer.transaction();
         await txn.abort();
+        this.options.logger.log(`${p.id}: transactional id taken over (any earlier owner fenced)`);
         return;
       } catch (error) {
         if (p.producer !== producer || this.partitions.get(key(p.topic, p.partition)) !== p) return;
