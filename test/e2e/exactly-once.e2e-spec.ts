@@ -54,7 +54,7 @@ describe('exactly-once delivery (DELIVERY=exactly-once; at-least-once runs the s
   });
 
   async function setUp(delivery: string) {
-    const env = {
+    const env: Record<string, string> = {
       KAFKA_BROKERS: BROKERS.join(','),
       SCHEMA_REGISTRY_URL: REGISTRY,
       ...isolatedEnv({ TOPIC_PARTITIONS: '3', DELIVERY: delivery, METRICS_LAG_INTERVAL_MS: '0' }),
@@ -146,7 +146,12 @@ describe('exactly-once delivery (DELIVERY=exactly-once; at-least-once runs the s
     await stream.waitForAll(300_000);
     await sleep(3_000);
     const report = stream.report();
-    record({ fault: 'zombie inference: SIGSTOP past the session timeout, then SIGCONT', mode: 'exactly-once', ...report, exitCode });
+    record({
+      fault: 'zombie inference: SIGSTOP past the session timeout, then SIGCONT',
+      mode: 'exactly-once',
+      ...report,
+      exitCode,
+    });
     expect(report).toMatchObject({ lost: 0, duplicates: 0 });
     expect(standby.process.exitCode).toBeNull();
   });

@@ -6,6 +6,7 @@ const GROUP = 'e-inference';
 const quiet = () => {
   const logger = new Logger('test');
   jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  jest.spyOn(logger, 'log').mockImplementation(() => undefined);
   return logger;
 };
 
@@ -58,7 +59,9 @@ describe('TransactionalOutputs', () => {
 
   it('aborts a transaction that failed: nothing of it is visible, and the retry writes each output once', async () => {
     let down = true;
-    const broker = new FakeTransactionBroker().failWith((step) => (down && step === 'sendOffsets' ? brokerDown() : undefined));
+    const broker = new FakeTransactionBroker().failWith((step) =>
+      down && step === 'sendOffsets' ? brokerDown() : undefined,
+    );
     const { outputs } = instance(broker);
     outputs.assign([{ topic: 'tokenized', partition: 1 }]);
     handle(outputs, 1, [0, 1]);
@@ -86,7 +89,9 @@ describe('TransactionalOutputs', () => {
     owner.outputs.assign([{ topic: 'tokenized', partition: 0 }]);
     await owner.outputs.ready('tokenized', 0);
 
-    const error = await zombie.outputs.commit([{ topic: 'tokenized', partition: 0, offset: '2' }]).catch((e: unknown) => e);
+    const error = await zombie.outputs
+      .commit([{ topic: 'tokenized', partition: 0, offset: '2' }])
+      .catch((e: unknown) => e);
     expect(isFenced(error)).toBe(true);
     expect(zombie.fenced).toEqual(['tokenized[0]']);
     // It drops the partition: later outputs are refused, later commits are no-ops.

@@ -289,7 +289,9 @@ export class TransactionalOutputs {
       } catch (error) {
         if (p.producer !== producer || this.partitions.get(key(p.topic, p.partition)) !== p) return;
         const wait = Math.min(5_000, 200 * 2 ** attempt);
-        this.options.logger.warn(`${p.id}: initialising the transactional producer failed (${(error as Error).message}); retrying in ${wait} ms`);
+        this.options.logger.warn(
+          `${p.id}: initialising the transactional producer failed (${(error as Error).message}); retrying in ${wait} ms`,
+        );
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }
