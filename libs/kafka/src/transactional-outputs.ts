@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { Message, Offsets, TopicMessages, TopicPartitionOffsetAndMetadata } from 'kafkajs';
 import { chainHas } from './kafka-errors';
+import { MAX_REQUEST_BYTES, splitBySize } from './kafka-producer.adapter';
 
 /** The part of a kafkajs transaction this class uses. */
 export interface ProducerTransaction {
@@ -204,8 +205,10 @@ export class TransactionalOutputs {
         if (list) list.push(s.message);
         else byTopic.set(s.topic, [s.message]);
       }
-      if (byTopic.size > 0)
-        await txn.sendBatch({ topicMessages: [...byTopic].map(([t, messages]) => ({ topic: t, messages })), acks: -1 });
+      // In requests below the broker's limit, as the idempotent producer does: a partition's records
+      // go as one batch, and a large transaction would otherwise be refused whole, again and again.
+      const all = [...byTopic].map(([t, messages]) => ({ topic: t, messages }));
+      for (const part of splitBySize(all, MAX_REQUEST_BYTES)) await txn.sendBatch({ topicMessages: part, acks: -1 });
       await txn.sendOffsets({
         consumerGroupId: this.options.groupId,
         topics: [{ topic, partitions: [{ partition, offset }] }],

@@ -117,6 +117,7 @@ describe('OutputWriter in exactly-once mode', () => {
       logger,
       clock: new FakeClock(),
       transactional: outputs,
+      maxMessageBytes: 4_096,
     });
     outputs.assign([{ topic: 'raw', partition: 2 }]);
     const claimed = (offset: number) => {
@@ -154,5 +155,19 @@ describe('OutputWriter in exactly-once mode', () => {
     outputs.assign([]);
     await expect(writer.write('tokenized', [msg('a')], [s])).rejects.toBeInstanceOf(AbandonedError);
     await expect(writer.deadLetter(s, new Error('x'))).rejects.toBeInstanceOf(AbandonedError);
+  });
+
+  it('sends an output over the broker limit to the DLQ, and a DLQ copy over it truncated, never failing the transaction', async () => {
+    const { broker, outputs, writer, claimed } = transactional();
+    const huge = { key: 'h', value: Buffer.alloc(10_000, 1) };
+    await writer.write('tokenized', [huge, msg('ok')], [claimed(0), claimed(1)]);
+    await writer.deadLetter(claimed(2), new Error('bad'));
+    await outputs.commit([{ topic: 'raw', partition: 2, offset: '3' }]);
+    expect(broker.committed('tokenized').map((m) => m.key)).toEqual(['ok']);
+    const dead = broker.committed('raw.dlq').map((m) => readDlqHeaders(m.headers));
+    expect(dead).toEqual([
+      expect.objectContaining({ offset: '0', errorClass: 'RecordTooLargeError' }),
+      expect.objectContaining({ offset: '2', errorMessage: 'bad' }),
+    ]);
   });
 });

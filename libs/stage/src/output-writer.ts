@@ -6,6 +6,7 @@ import {
   isRecordRejected,
   kafkaErrorType,
   KafkaProducerAdapter,
+  messageSize,
   OriginalMessage,
   toDlqMessage,
   TransactionalOutputs,
@@ -33,6 +34,11 @@ export interface OutputWriterOptions {
    * from, and produced in the transaction that commits that offset. A write then resolves once staged.
    */
   transactional?: TransactionalOutputs;
+  /**
+   * Exactly-once mode: the broker's max.message.bytes. A record over it would make its transaction
+   * fail again at every retry, so it is handled before staging, as the broker's refusal is otherwise.
+   */
+  maxMessageBytes?: number;
 }
 
 const MAX_PRODUCE_BACKOFF_MS = 5_000;
@@ -73,7 +79,13 @@ export class OutputWriter {
   /** Produces `messages[i]`, derived from `sources[i]`, onto `topic`. */
   async write(topic: string, messages: Message[], sources: Source[]): Promise<void> {
     if (this.options.transactional) {
-      messages.forEach((message, i) => this.stage(sources[i], topic, [message]));
+      const dead: Promise<void>[] = [];
+      messages.forEach((message, i) => {
+        const tooLarge = this.overLimit(message);
+        if (tooLarge) dead.push(this.deadLetter(sources[i], tooLarge));
+        else this.stage(sources[i], topic, [message]);
+      });
+      await Promise.all(dead);
       return;
     }
     try {
@@ -112,9 +124,22 @@ export class OutputWriter {
       clock.now(),
     );
     if (this.options.transactional) {
-      // Sent in the transaction that commits its input offset. (A copy the broker refuses there
-      // aborts that transaction: exactly-once mode has no truncated-copy fallback yet.)
-      this.stage(source, dlqTopic, [copy]);
+      // Sent in the transaction that commits its input offset; cut to its first bytes if over the limit.
+      let staged = copy;
+      if (this.overLimit(copy)) {
+        staged = truncatedDlqMessage(copy, this.options.dlqTruncatedValueBytes);
+        metrics?.dlqTruncated.inc({ stage });
+      }
+      if (this.overLimit(staged)) {
+        logger.error({
+          msg: `skipping ${where}: even its truncated DLQ copy is over KAFKA_MAX_MESSAGE_BYTES`,
+          ...about,
+        });
+        metrics?.dlqSkipped.inc({ stage });
+        this.stage(source, dlqTopic, []);
+        return;
+      }
+      this.stage(source, dlqTopic, [staged]);
       metrics?.deadLettered.inc({ stage, reason: reasonClass });
       return;
     }
@@ -141,6 +166,17 @@ export class OutputWriter {
       });
       metrics?.dlqSkipped.inc({ stage });
     }
+  }
+
+  /** Exactly-once mode: the error a record over the broker's limit would meet, if it is over. */
+  private overLimit(message: Message): Error | undefined {
+    const limit = this.options.maxMessageBytes;
+    const size = messageSize(message);
+    if (limit === undefined || size <= limit) return undefined;
+    return Object.assign(new Error(`record of about ${size} bytes is over KAFKA_MAX_MESSAGE_BYTES (${limit})`), {
+      name: 'RecordTooLargeError',
+      type: 'MESSAGE_TOO_LARGE',
+    });
   }
 
   private stage(source: Source, topic: string, messages: Message[]): void {

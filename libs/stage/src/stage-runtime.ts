@@ -88,6 +88,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       });
     this.writer = new OutputWriter(producer, {
       transactional: this.transactional,
+      maxMessageBytes: config.kafka.maxMessageBytes,
       stage: name,
       dlqTopic: dlqTopicFor(this.inputTopic),
       dlqTruncatedValueBytes: config.delivery.dlqTruncatedValueBytes,
