@@ -1,34 +1,9 @@
-import { Type } from 'avsc';
-import { AvroCodec, subjectFor } from './avro-codec';
+import { stubRegistry, TEST_TOPICS } from '@app/testing';
+import { AvroCodec } from './avro-codec';
 import { AvroDeserializer, RawKafkaMessage } from './avro.deserializer';
-import { InvalidWireFormatError, RegistryUnavailableError, UnknownSchemaIdError } from './codec.errors';
-import { RawText, RecordKind } from './records';
-import { readSchemaFile } from './schema-files';
+import { InvalidWireFormatError, RegistryUnavailableError } from './codec.errors';
+import { RawText } from './records';
 import { SchemaRegistryAdapter } from './schema-registry.adapter';
-
-type RegistryPart = Pick<SchemaRegistryAdapter, 'setCompatibility' | 'isCompatible' | 'register' | 'getType'>;
-
-const TOPICS = { raw: 'raw', tokenized: 'tokenized', prediction: 'predictions' };
-const IDS: Record<RecordKind, number> = { raw: 1, tokenized: 2, prediction: 3 };
-
-function stubRegistry() {
-  const types = new Map<number, Type>(
-    (Object.keys(IDS) as RecordKind[]).map((kind) => [IDS[kind], Type.forSchema(JSON.parse(readSchemaFile(kind)))]),
-  );
-  const ids: Record<string, number> = Object.fromEntries(
-    (Object.keys(IDS) as RecordKind[]).map((kind) => [subjectFor(TOPICS[kind]), IDS[kind]]),
-  );
-  return {
-    setCompatibility: jest.fn(async () => undefined),
-    isCompatible: jest.fn(async () => true),
-    register: jest.fn(async (subject: string) => ids[subject]),
-    getType: jest.fn<Promise<Type>, [number]>(async (schemaId) => {
-      const type = types.get(schemaId);
-      if (!type) throw new UnknownSchemaIdError(schemaId);
-      return type;
-    }),
-  } satisfies RegistryPart;
-}
 
 const RECORD: RawText = {
   id: 'req-7',
@@ -41,7 +16,7 @@ const unavailable = () => new RegistryUnavailableError('schema registry unavaila
 
 async function setup() {
   const registry = stubRegistry();
-  const codec = new AvroCodec(registry as unknown as SchemaRegistryAdapter, TOPICS);
+  const codec = new AvroCodec(registry as unknown as SchemaRegistryAdapter, TEST_TOPICS);
   await codec.registerAll();
   const deserializer = new AvroDeserializer(codec, 'raw');
   const message = (over: Partial<RawKafkaMessage> = {}): RawKafkaMessage => ({

@@ -1,4 +1,5 @@
 export * from './batching/batcher';
+export * from './bootstrap-stage';
 export * from './consumer-lag';
 export * from './decode-with-retry';
 export * from './output-writer';
