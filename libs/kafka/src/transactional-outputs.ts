@@ -59,6 +59,8 @@ export class Claim {
 
 interface PartitionTxn {
   claim: Claim;
+  /** The transaction in flight, if any (settles either way). */
+  committing?: Promise<void>;
   topic: string;
   partition: number;
   id: string;
@@ -69,6 +71,9 @@ interface PartitionTxn {
   /** The producer cannot go on (kafkajs leaves a failed EndTxn in a state it cannot leave): replace it. */
   broken: boolean;
 }
+
+/** Longest a transaction may take before its producer is replaced (below kafkajs's 60 s transaction timeout). */
+const COMMIT_TIMEOUT_MS = 30_000;
 
 // Kafka answers these to a producer whose epoch another producer with the same transactional id bumped.
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
@@ -188,10 +193,35 @@ export class TransactionalOutputs {
     await Promise.all(all.map((p) => this.release(p)));
   }
 
-  private async commitPartition({ topic, partition, offset }: TopicPartitionOffsetAndMetadata): Promise<void> {
-    const p = this.partitions.get(key(topic, partition));
+  private async commitPartition(o: TopicPartitionOffsetAndMetadata): Promise<void> {
+    const p = this.partitions.get(key(o.topic, o.partition));
     // Not ours any more: its new owner re-reads from the last committed offset.
     if (!p) return;
+    const work = this.transact(p, o);
+    p.committing = work.catch(() => undefined);
+    // A kafkajs call that never answers (its connection closed under it) must not stop every later
+    // commit: past the timeout the producer is replaced, which aborts whatever it left open.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.options.logger.warn(
+          `${p.id}: transaction not finished after ${COMMIT_TIMEOUT_MS} ms; replacing the producer`,
+        );
+        if (this.partitions.get(key(o.topic, o.partition)) === p) this.reopen(p);
+        reject(new Error(`${p.id}: transaction timed out`));
+      }, COMMIT_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([work, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async transact(
+    p: PartitionTxn,
+    { topic, partition, offset }: TopicPartitionOffsetAndMetadata,
+  ): Promise<void> {
     await p.ready;
     const upTo = BigInt(offset);
     const batch = p.staged.filter((s) => s.offset < upTo);
@@ -302,6 +332,9 @@ export class TransactionalOutputs {
 
   private async release(p: PartitionTxn): Promise<void> {
     p.staged = [];
+    // Not under a transaction in flight: a producer disconnected mid-request may leave it open (and the
+    // read_committed readers of its output partitions waiting) until the transaction timeout.
+    await p.committing;
     await p.producer.disconnect().catch(() => undefined);
   }
 }
