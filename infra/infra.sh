@@ -6,6 +6,9 @@
 #   bash infra/infra.sh status  show what runs
 #   bash infra/infra.sh up --secure   (or INFRA_SECURE=1) a SASL_SSL broker with SCRAM users and
 #                                     least-privilege ACLs, state under .infra-secure/ (README "Security")
+#   bash infra/infra.sh up --brokers 3  (or KAFKA_BROKER_COUNT=3) a replicated cluster of three KRaft
+#                                     nodes on KAFKA_PORT, +2, +4 (controllers on KAFKA_CONTROLLER_PORT,
+#                                     +2, +4), replication factor 3, min.insync.replicas 2
 #
 # Everything it creates lives under .infra/ (git-ignored): jars, data, pid files, logs.
 # Docker users can use docker-compose.kafka.yml instead; ports and URLs are the same.
@@ -16,7 +19,21 @@ INFRA_SRC="$REPO_ROOT/infra"
 
 # --- Settings (all overridable from the environment) -------------------------
 INFRA_SECURE="${INFRA_SECURE:-0}"
-for arg in "$@"; do [[ "$arg" == "--secure" ]] && INFRA_SECURE=1; done
+KAFKA_BROKER_COUNT="${KAFKA_BROKER_COUNT:-1}"
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --secure) INFRA_SECURE=1 ;;
+    --brokers) KAFKA_BROKER_COUNT="${args[i + 1]:-}"; i=$((i + 1)) ;;
+    --brokers=*) KAFKA_BROKER_COUNT="${args[i]#--brokers=}" ;;
+  esac
+done
+[[ "$KAFKA_BROKER_COUNT" =~ ^[1-9]$ ]] ||
+  { echo "[infra] ERROR: --brokers / KAFKA_BROKER_COUNT must be a number from 1 to 9 (got '$KAFKA_BROKER_COUNT')" >&2; exit 2; }
+if [[ "$INFRA_SECURE" == 1 && "$KAFKA_BROKER_COUNT" != 1 ]]; then
+  echo "[infra] ERROR: --secure runs a single broker; it cannot be combined with --brokers $KAFKA_BROKER_COUNT" >&2
+  exit 2
+fi
 if [[ "$INFRA_SECURE" == 1 ]]; then
   INFRA_DIR="${INFRA_DIR:-$REPO_ROOT/.infra-secure}"
 else
@@ -33,7 +50,13 @@ APICURIO_MGMT_PORT="${APICURIO_MGMT_PORT:-8091}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 APICURIO_HEAP_OPTS="${APICURIO_HEAP_OPTS:--Xms64m -Xmx384m}"
 # The registry stores its schemas in Kafka (kafkasql), by default in the Kafka above.
-APICURIO_KAFKA_BOOTSTRAP="${APICURIO_KAFKA_BOOTSTRAP:-localhost:$KAFKA_PORT}"
+# Node i (1-based) of a cluster listens on KAFKA_PORT + 2(i-1), its controller on
+# KAFKA_CONTROLLER_PORT + 2(i-1); one broker keeps KAFKA_PORT and KAFKA_CONTROLLER_PORT.
+node_port() { echo $((KAFKA_PORT + 2 * ($1 - 1))); }
+node_controller_port() { echo $((KAFKA_CONTROLLER_PORT + 2 * ($1 - 1))); }
+KAFKA_BOOTSTRAP="$(for ((n = 1; n <= KAFKA_BROKER_COUNT; n++)); do printf 'localhost:%s,' "$(node_port "$n")"; done)"
+KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP%,}"
+APICURIO_KAFKA_BOOTSTRAP="${APICURIO_KAFKA_BOOTSTRAP:-$KAFKA_BOOTSTRAP}"
 START_TIMEOUT="${START_TIMEOUT:-120}"   # seconds to wait for each service
 STOP_TIMEOUT="${STOP_TIMEOUT:-30}"      # seconds between SIGTERM and SIGKILL
 
@@ -41,6 +64,8 @@ KAFKA_DIR="$INFRA_DIR/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs-$KAFKA_VERSION"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_PID="$KAFKA_DIR/kafka.pid"
+# A cluster (--brokers N > 1) keeps its nodes apart from the single broker's state.
+CLUSTER_DIR="$KAFKA_DIR/cluster"
 APICURIO_DIR="$INFRA_DIR/apicurio"
 APICURIO_HOME="$APICURIO_DIR/$APICURIO_VERSION"
 APICURIO_PID="$APICURIO_DIR/apicurio.pid"
@@ -363,10 +388,32 @@ kafka_java() {
   find_java 11 || die "Java 11+ is required for Kafka $KAFKA_VERSION but no 'java' was found. Install a JDK (17 recommended) or set KAFKA_JAVA=/path/to/java."
 }
 
+# Selects node $1 of the current layout: sets NODE_ID, NODE_NAME, NODE_PORT, NODE_CONTROLLER_PORT,
+# NODE_DIR, NODE_DATA, NODE_PID, NODE_LOG. One broker keeps the paths it always had.
+select_node() {
+  NODE_ID="$1"
+  NODE_PORT="$(node_port "$1")"
+  NODE_CONTROLLER_PORT="$(node_controller_port "$1")"
+  if [[ "$KAFKA_BROKER_COUNT" == 1 ]]; then
+    NODE_NAME=kafka NODE_DIR="$KAFKA_DIR" NODE_DATA="$KAFKA_DATA" NODE_PID="$KAFKA_PID" NODE_LOG="$LOG_DIR/kafka.log"
+    CLUSTER_ID_FILE="$KAFKA_DIR/cluster.id"
+  else
+    NODE_NAME="kafka-$1" NODE_DIR="$CLUSTER_DIR/node-$1" NODE_LOG="$LOG_DIR/kafka-$1.log"
+    NODE_DATA="$NODE_DIR/data" NODE_PID="$NODE_DIR/kafka.pid"
+    CLUSTER_ID_FILE="$CLUSTER_DIR/cluster.id"
+  fi
+}
+
+quorum_voters() {
+  local n voters=""
+  for ((n = 1; n <= KAFKA_BROKER_COUNT; n++)); do voters+="$n@localhost:$(node_controller_port "$n"),"; done
+  echo "${voters%,}"
+}
+
 # Cheap check, used while polling: the socket is open and the broker logged
 # that startup finished (it accepts connections a bit before it serves them).
 kafka_ready() {
-  port_open "$KAFKA_PORT" && grep -q 'Kafka Server started' "$LOG_DIR/kafka.log" 2>/dev/null
+  port_open "$NODE_PORT" && grep -q 'Kafka Server started' "$NODE_LOG" 2>/dev/null
 }
 
 # One real request after a fresh start: ApiVersions from the Kafka CLI classes.
@@ -374,7 +421,7 @@ kafka_api_check() {
   local extra=()
   [[ "$INFRA_SECURE" == 1 ]] && extra=(--command-config "$SECURE_DIR/admin.properties")
   "$JAVA_KAFKA" -Xmx128m -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
-    kafka.admin.BrokerApiVersionsCommand --bootstrap-server "localhost:$KAFKA_PORT" \
+    kafka.admin.BrokerApiVersionsCommand --bootstrap-server "localhost:$NODE_PORT" \
     "${extra[@]}" >/dev/null 2>&1
 }
 
@@ -394,85 +441,133 @@ kafka_download() {
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
 }
 
+# Settings of a cluster: every partition and internal topic on min(3, N) nodes, and a write
+# acknowledged by acks=all only once 2 of them have it, so one node can die without losing a
+# record or stopping writes.
+cluster_properties() {
+  local rf=$((KAFKA_BROKER_COUNT < 3 ? KAFKA_BROKER_COUNT : 3))
+  local isr=$((rf >= 3 ? 2 : 1))
+  echo "default.replication.factor=$rf"
+  echo "min.insync.replicas=$isr"
+  echo "offsets.topic.replication.factor=$rf"
+  echo "transaction.state.log.replication.factor=$rf"
+  echo "transaction.state.log.min.isr=$isr"
+}
+
 kafka_configure() {
   # Generated copy of infra/kafka/server.properties with absolute paths and the
   # chosen ports (later keys win when Java loads a properties file).
+  mkdir -p "$NODE_DATA"
   {
     cat "$INFRA_SRC/kafka/server.properties"
     echo
     echo "# --- appended by infra/infra.sh ---"
-    echo "log.dirs=$KAFKA_DATA"
-    echo "controller.quorum.voters=1@localhost:$KAFKA_CONTROLLER_PORT"
+    echo "node.id=$NODE_ID"
+    echo "log.dirs=$NODE_DATA"
+    echo "controller.quorum.voters=$(quorum_voters)"
     if [[ "$INFRA_SECURE" == 1 ]]; then
       secure_server_properties
     else
-      echo "listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$KAFKA_CONTROLLER_PORT"
-      echo "advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT"
+      echo "listeners=PLAINTEXT://localhost:$NODE_PORT,CONTROLLER://localhost:$NODE_CONTROLLER_PORT"
+      echo "advertised.listeners=PLAINTEXT://localhost:$NODE_PORT"
     fi
-  } >"$KAFKA_DIR/server.properties"
-  chmod 600 "$KAFKA_DIR/server.properties"
+    [[ "$KAFKA_BROKER_COUNT" == 1 ]] || cluster_properties
+  } >"$NODE_DIR/server.properties"
+  chmod 600 "$NODE_DIR/server.properties"
 
-  # KRaft needs its storage formatted once with a cluster id; keep the id so
-  # restarts reuse the same data (and the schemas stored in it).
-  if [[ ! -s "$KAFKA_DIR/cluster.id" ]]; then
+  # KRaft needs its storage formatted once with a cluster id (one id for all nodes of a
+  # cluster); keep the id so restarts reuse the same data (and the schemas stored in it).
+  if [[ ! -s "$CLUSTER_ID_FILE" ]]; then
     "$JAVA_KAFKA" -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
-      kafka.tools.StorageTool random-uuid >"$KAFKA_DIR/cluster.id.tmp"
-    grep -Eq '^[A-Za-z0-9_-]{22}$' "$KAFKA_DIR/cluster.id.tmp" ||
-      die "kafka: could not generate a cluster id (got: $(head -c 200 "$KAFKA_DIR/cluster.id.tmp"))"
-    mv "$KAFKA_DIR/cluster.id.tmp" "$KAFKA_DIR/cluster.id"
+      kafka.tools.StorageTool random-uuid >"$CLUSTER_ID_FILE.tmp"
+    grep -Eq '^[A-Za-z0-9_-]{22}$' "$CLUSTER_ID_FILE.tmp" ||
+      die "kafka: could not generate a cluster id (got: $(head -c 200 "$CLUSTER_ID_FILE.tmp"))"
+    mv "$CLUSTER_ID_FILE.tmp" "$CLUSTER_ID_FILE"
   fi
-  if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
-    log "kafka: formatting storage in $KAFKA_DATA"
+  if [[ ! -f "$NODE_DATA/meta.properties" ]]; then
+    log "$NODE_NAME: formatting storage in $NODE_DATA"
     local scram=()
     [[ "$INFRA_SECURE" == 1 ]] && mapfile -t scram < <(secure_scram_args)
     "$JAVA_KAFKA" -cp "$KAFKA_CP" "$KAFKA_TOOLS_LOG" \
       kafka.tools.StorageTool format --ignore-formatted "${scram[@]}" \
-      -t "$(cat "$KAFKA_DIR/cluster.id")" -c "$KAFKA_DIR/server.properties" \
-      >"$LOG_DIR/kafka-format.log" 2>&1 ||
-      { tail -n 20 "$LOG_DIR/kafka-format.log" >&2; die "kafka storage format failed (see $LOG_DIR/kafka-format.log)"; }
+      -t "$(cat "$CLUSTER_ID_FILE")" -c "$NODE_DIR/server.properties" \
+      >"$LOG_DIR/$NODE_NAME-format.log" 2>&1 ||
+      { tail -n 20 "$LOG_DIR/$NODE_NAME-format.log" >&2; die "kafka storage format failed (see $LOG_DIR/$NODE_NAME-format.log)"; }
   fi
 }
 
+# A cluster's quorum is fixed when its storage is formatted: refuse to start it with another size.
+cluster_layout_check() {
+  [[ "$KAFKA_BROKER_COUNT" == 1 ]] && return 0
+  live_pid "$KAFKA_PID" "$KAFKA_MARKER" >/dev/null &&
+    die "kafka: the single broker of $INFRA_DIR is running; run 'down' before starting a cluster"
+  mkdir -p "$CLUSTER_DIR"
+  if [[ -s "$CLUSTER_DIR/brokers" && "$(cat "$CLUSTER_DIR/brokers")" != "$KAFKA_BROKER_COUNT" ]]; then
+    die "kafka: $CLUSTER_DIR holds a cluster of $(cat "$CLUSTER_DIR/brokers") nodes, not $KAFKA_BROKER_COUNT; run 'down' and delete $CLUSTER_DIR to start another size"
+  fi
+  echo "$KAFKA_BROKER_COUNT" >"$CLUSTER_DIR/brokers"
+}
+
 kafka_up() {
-  local pid
-  if pid="$(live_pid "$KAFKA_PID" "$KAFKA_MARKER")"; then
-    # Already ours; it may still be starting (e.g. right after a crash-restart), so wait.
-    wait_until kafka "$KAFKA_PID" "$KAFKA_MARKER" "$LOG_DIR/kafka.log" kafka_ready
-    log "kafka: already running (pid $pid, localhost:$KAFKA_PORT)"
-    return 0
-  fi
-  rm -f "$KAFKA_PID"
-  if port_open "$KAFKA_PORT"; then
-    log "kafka: port $KAFKA_PORT is already served by a process infra.sh did not start -> treating it as an EXTERNAL Kafka that is already up (not managed: 'down' will not touch it)"
-    return 0
-  fi
-  port_open "$KAFKA_CONTROLLER_PORT" &&
-    die "kafka: controller port $KAFKA_CONTROLLER_PORT is in use by another process; free it or set KAFKA_CONTROLLER_PORT"
+  local n pid need=()
+  cluster_layout_check
+  for ((n = 1; n <= KAFKA_BROKER_COUNT; n++)); do
+    select_node "$n"
+    # Already ours; it may still be starting (e.g. right after a crash-restart): waited for below.
+    live_pid "$NODE_PID" "$KAFKA_MARKER" >/dev/null && continue
+    rm -f "$NODE_PID"
+    if port_open "$NODE_PORT"; then
+      [[ "$KAFKA_BROKER_COUNT" == 1 ]] ||
+        die "$NODE_NAME: port $NODE_PORT is in use by a process infra.sh did not start; free it or set KAFKA_PORT"
+      log "kafka: port $KAFKA_PORT is already served by a process infra.sh did not start -> treating it as an EXTERNAL Kafka that is already up (not managed: 'down' will not touch it)"
+      return 0
+    fi
+    port_open "$NODE_CONTROLLER_PORT" &&
+      die "$NODE_NAME: controller port $NODE_CONTROLLER_PORT is in use by another process; free it or set KAFKA_CONTROLLER_PORT"
+    need+=("$n")
+  done
 
   JAVA_KAFKA="$(kafka_java)"
-  kafka_download
-  mkdir -p "$KAFKA_DATA"
-  [[ "$INFRA_SECURE" == 1 ]] && secure_material
-  kafka_configure
+  if ((${#need[@]} > 0)); then
+    kafka_download
+    [[ "$INFRA_SECURE" == 1 ]] && secure_material
+    for n in "${need[@]}"; do
+      select_node "$n"
+      kafka_configure
+    done
+  fi
 
-  log "kafka: starting Kafka $KAFKA_VERSION (KRaft, localhost:$KAFKA_PORT) with $JAVA_KAFKA"
   local t0=$SECONDS
-  # shellcheck disable=SC2086 # heap options are intentionally word-split
-  start_detached "$KAFKA_PID" "$LOG_DIR/kafka.log" "$KAFKA_DIR" \
-    "$JAVA_KAFKA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-    -Djava.awt.headless=true -Dlog4j.configuration="file:$INFRA_SRC/kafka/log4j.properties" \
-    -cp "$KAFKA_CP" kafka.Kafka "$KAFKA_DIR/server.properties"
-  wait_until kafka "$KAFKA_PID" "$KAFKA_MARKER" "$LOG_DIR/kafka.log" kafka_ready
-  # A loaded machine (or a log recovery after a crash) can make the first request time out: retry a few times.
-  local attempt
-  for attempt in 1 2 3 4 5; do
-    kafka_api_check && break
-    [[ $attempt -lt 5 ]] || die "kafka: broker started but does not answer an ApiVersions request; see $LOG_DIR/kafka.log"
-    log "kafka: no ApiVersions answer yet (attempt $attempt of 5); retrying"
-    sleep 2
+  # Every node is started before any is waited for: a node finishes starting only once a
+  # majority of the controller quorum is up.
+  for n in "${need[@]}"; do
+    select_node "$n"
+    log "$NODE_NAME: starting Kafka $KAFKA_VERSION (KRaft node $n of $KAFKA_BROKER_COUNT, localhost:$NODE_PORT) with $JAVA_KAFKA"
+    # shellcheck disable=SC2086 # heap options are intentionally word-split
+    start_detached "$NODE_PID" "$NODE_LOG" "$NODE_DIR" \
+      "$JAVA_KAFKA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -Djava.awt.headless=true -Dlog4j.configuration="file:$INFRA_SRC/kafka/log4j.properties" \
+      -cp "$KAFKA_CP" kafka.Kafka "$NODE_DIR/server.properties"
   done
-  [[ "$INFRA_SECURE" == 1 ]] && secure_setup
-  log "kafka: ready on localhost:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), $((SECONDS - t0))s)"
+  for ((n = 1; n <= KAFKA_BROKER_COUNT; n++)); do
+    select_node "$n"
+    wait_until "$NODE_NAME" "$NODE_PID" "$KAFKA_MARKER" "$NODE_LOG" kafka_ready
+    if [[ ! " ${need[*]} " =~ " $n " ]]; then
+      log "$NODE_NAME: already running (pid $(cat "$NODE_PID"), localhost:$NODE_PORT)"
+      continue
+    fi
+    # A loaded machine (or a log recovery after a crash) can make the first request time out: retry a few times.
+    local attempt
+    for attempt in 1 2 3 4 5; do
+      kafka_api_check && break
+      [[ $attempt -lt 5 ]] || die "$NODE_NAME: broker started but does not answer an ApiVersions request; see $NODE_LOG"
+      log "$NODE_NAME: no ApiVersions answer yet (attempt $attempt of 5); retrying"
+      sleep 2
+    done
+    log "$NODE_NAME: ready on localhost:$NODE_PORT (pid $(cat "$NODE_PID"), $((SECONDS - t0))s)"
+  done
+  ((${#need[@]} > 0)) && [[ "$INFRA_SECURE" == 1 ]] && secure_setup
+  return 0
 }
 
 # --- Apicurio Registry --------------------------------------------------------
@@ -586,13 +681,20 @@ cmd_up() {
   command -v curl >/dev/null 2>&1 || die "curl is required (used to check the registry is up)"
   kafka_up
   apicurio_up
-  log "up: Kafka localhost:$KAFKA_PORT | Schema Registry (Confluent API) $REGISTRY_URL"
+  log "up: Kafka $KAFKA_BOOTSTRAP | Schema Registry (Confluent API) $REGISTRY_URL"
 }
 
 cmd_down() {
   # Registry first: it is a Kafka client and would otherwise spin on reconnects.
   stop_pid apicurio "$APICURIO_PID" "$APICURIO_MARKER" "$APICURIO_PORT"
-  stop_pid kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_PORT"
+  # A cluster's nodes stop together: one by one, the last would wait for a quorum that is gone.
+  local n pids=()
+  for ((n = 1; n <= KAFKA_BROKER_COUNT; n++)); do
+    select_node "$n"
+    stop_pid "$NODE_NAME" "$NODE_PID" "$KAFKA_MARKER" "$NODE_PORT" &
+    pids+=($!)
+  done
+  for n in "${pids[@]}"; do wait "$n"; done
 }
 
 status_line() {
@@ -621,7 +723,11 @@ cmd_secrets() {
 
 cmd_status() {
   local rc=0
-  status_line kafka "$KAFKA_PID" "$KAFKA_MARKER" "$KAFKA_PORT" || rc=1
+  local n
+  for ((n = 1; n <= KAFKA_BROKER_COUNT; n++)); do
+    select_node "$n"
+    status_line "$NODE_NAME" "$NODE_PID" "$KAFKA_MARKER" "$NODE_PORT" || rc=1
+  done
   status_line apicurio "$APICURIO_PID" "$APICURIO_MARKER" "$APICURIO_PORT" || rc=1
   echo "logs: $LOG_DIR"
   return $rc
@@ -631,9 +737,14 @@ main() {
   local cmd="${1:-}"
   case "$cmd" in
     up | down | status | secrets) ;;
-    *) echo "usage: $0 up|down|status|secrets [--secure]" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status|secrets [--secure] [--brokers N]" >&2; exit 2 ;;
   esac
   mkdir -p "$INFRA_DIR" "$KAFKA_DIR" "$APICURIO_DIR" "$LOG_DIR"
+  # `down` and `status` without --brokers find a cluster that `up --brokers N` started.
+  if [[ "$cmd" == down || "$cmd" == status ]] && [[ "$KAFKA_BROKER_COUNT" == 1 && -s "$CLUSTER_DIR/brokers" ]] &&
+    ! live_pid "$KAFKA_PID" "$KAFKA_MARKER" >/dev/null && compgen -G "$CLUSTER_DIR/node-*/kafka.pid" >/dev/null; then
+    KAFKA_BROKER_COUNT="$(cat "$CLUSTER_DIR/brokers")"
+  fi
   # Serialize up/down (e.g. two test runners calling `up` at once); status
   # only reads, so it never waits behind a slow start.
   if [[ "$cmd" != status ]] && command -v flock >/dev/null 2>&1; then

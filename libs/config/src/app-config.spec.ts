@@ -36,6 +36,12 @@ describe('loadConfig', () => {
     expect(config.registry.url).toBe('https://reg.example:8081/apis/ccompat/v7');
   });
 
+  it('leaves the replication factor to the cluster unless TOPIC_REPLICATION_FACTOR is set', () => {
+    expect(loadCommonConfig({}).topics.replicationFactor).toBeUndefined();
+    expect(loadCommonConfig({ TOPIC_REPLICATION_FACTOR: '3' }).topics.replicationFactor).toBe(3);
+    expect(() => loadCommonConfig({ TOPIC_REPLICATION_FACTOR: '0' })).toThrow(/TOPIC_REPLICATION_FACTOR/);
+  });
+
   it.each([
     ['BATCH_MAX_SIZE', 'ten', /BATCH_MAX_SIZE must be an integer/],
     ['BATCH_MAX_SIZE', '0', /BATCH_MAX_SIZE must be between 1/],

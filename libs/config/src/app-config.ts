@@ -53,7 +53,8 @@ export interface CommonConfig {
   registry: { url: string; auth: RegistryAuth };
   /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
   signingKey?: Secret;
-  topics: { raw: string; tokenized: string; predictions: string; partitions: number };
+  /** replicationFactor: TOPIC_REPLICATION_FACTOR, if set; else chosen from the cluster at topic creation. */
+  topics: { raw: string; tokenized: string; predictions: string; partitions: number; replicationFactor?: number };
   /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
   ports: { gateway: number; preprocessor: number; inference: number; host: string };
   delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
@@ -162,6 +163,9 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       tokenized: readTopic(env, 'TOPIC_TOKENIZED', 'tokenized'),
       predictions: readTopic(env, 'TOPIC_PREDICTIONS', 'predictions'),
       partitions: readInt(env, 'TOPIC_PARTITIONS', 3, 1, 10_000),
+      replicationFactor: env.TOPIC_REPLICATION_FACTOR
+        ? readInt(env, 'TOPIC_REPLICATION_FACTOR', 1, 1, 32_767)
+        : undefined,
     },
     ports: {
       gateway: readInt(env, 'GATEWAY_PORT', 3000, 0, 65535),

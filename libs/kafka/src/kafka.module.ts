@@ -25,11 +25,13 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    const { raw, tokenized, predictions, partitions } = this.config.topics;
+    const { raw, tokenized, predictions, partitions, replicationFactor } = this.config.topics;
     const brokers = this.config.kafka.brokers.join(',');
     this.ready = retry(
       async () => {
-        if (this.config.kafka.createTopics) await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions);
+        if (this.config.kafka.createTopics) {
+          await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions, replicationFactor);
+        }
         await this.producer.connect();
       },
       {

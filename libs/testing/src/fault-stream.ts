@@ -99,6 +99,12 @@ export class FaultStream {
     return this.firstAfter(stage === 'preprocessor' ? 'tokenizedAt' : 'predictedAt', t);
   }
 
+  /** Every output time of a stage (tokenizedAt for the preprocessor, predictedAt for inference), sorted. */
+  stageOutputTimes(stage: 'preprocessor' | 'inference'): number[] {
+    const field = stage === 'preprocessor' ? 'tokenizedAt' : 'predictedAt';
+    return [...this.predictions.values()].map((p) => p[field]).sort((a, b) => a - b);
+  }
+
   private firstAfter(field: 'tokenizedAt' | 'predictedAt', t: number): number | undefined {
     let first: number | undefined;
     for (const seen of this.predictions.values()) {
