@@ -85,10 +85,11 @@ describe('loadConfig', () => {
       delivery: 'at-least-once',
       commitIntervalMs: 0,
     });
-    expect(loadInferenceConfig({ DELIVERY: 'exactly-once', COMMIT_INTERVAL_MS: '100' }).stage).toMatchObject({
+    expect(loadInferenceConfig({ DELIVERY: 'exactly-once' }).stage).toMatchObject({
       delivery: 'exactly-once',
       commitIntervalMs: 100,
     });
+    expect(loadInferenceConfig({ DELIVERY: 'exactly-once', COMMIT_INTERVAL_MS: '0' }).stage.commitIntervalMs).toBe(0);
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512', STAGE_MAX_IN_FLIGHT: '64' }).stage.maxInFlight).toBe(

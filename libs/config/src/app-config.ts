@@ -189,6 +189,7 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
 function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
   const common = loadCommonConfig(env);
   const revokeTimeoutMs = readInt(env, 'STAGE_REVOKE_TIMEOUT_MS', 10_000, 0, 600_000);
+  const delivery = readEnum(env, 'DELIVERY', 'at-least-once', DELIVERY_MODES);
   if (revokeTimeoutMs >= common.kafka.rebalanceTimeoutMs) {
     throw new ConfigError('STAGE_REVOKE_TIMEOUT_MS', `must be below KAFKA_REBALANCE_TIMEOUT_MS`);
   }
@@ -201,8 +202,9 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 15_000, 0, 600_000),
       revokeTimeoutMs,
       lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
-      delivery: readEnum(env, 'DELIVERY', 'at-least-once', DELIVERY_MODES),
-      commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', 0, 0, 60_000),
+      delivery,
+      // exactly-once: 100 ms measured best of 0/100/500 (bench/delivery-bench.ts; docs/ARCHITECTURE.md, "Delivery").
+      commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', delivery === 'exactly-once' ? 100 : 0, 0, 60_000),
     },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
   };
