@@ -71,10 +71,7 @@ function show(status) {
     setState(name, state, `${name} (${s.url}): ${s.up ? (s.ready ? 'ready' : 'not ready') : 'unreachable'}`);
   }
   $('checks').textContent = Object.entries(status.services)
-    .map(
-      ([name, s]) =>
-        `${name}  ${s.up ? (s.ready ? 'ready' : 'NOT READY') : 'UNREACHABLE'}  ${JSON.stringify(s.checks)}`,
-    )
+    .map(([name, s]) => `${name}  ${s.up ? (s.ready ? 'ready' : 'NOT READY') : 'UNREACHABLE'}  ${JSON.stringify(s.checks)}`)
     .join('\n');
   $('updated').textContent = `updated ${new Date(status.time).toLocaleTimeString()}`;
 

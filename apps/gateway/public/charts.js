@@ -2,7 +2,7 @@
 // A small line chart on a canvas: no library, nothing fetched. Each series keeps the last `max` points;
 // a missing value (null) leaves a gap. The canvas's data-points / data-last / data-values attributes say
 // what it shows (for tests and for the curious).
-
+ 
 class LineChart {
   constructor(canvas, series, { max = 60 } = {}) {
     this.canvas = canvas;

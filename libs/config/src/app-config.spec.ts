@@ -1,3 +1,5 @@
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import {
   loadCommonConfig,
@@ -84,6 +86,12 @@ describe('loadConfig', () => {
       lagIntervalMs: 5_000,
       delivery: 'at-least-once',
       commitIntervalMs: 0,
+      stateDir: join(tmpdir(), 'kafka-text-classifier-state'),
+      instanceId: hostname(),
+    });
+    expect(loadInferenceConfig({ STAGE_STATE_DIR: 'var/state', STAGE_INSTANCE_ID: 'pod-1' }).stage).toMatchObject({
+      stateDir: resolve('var/state'),
+      instanceId: 'pod-1',
     });
     expect(loadInferenceConfig({ DELIVERY: 'exactly-once' }).stage).toMatchObject({
       delivery: 'exactly-once',
@@ -110,5 +118,6 @@ describe('loadConfig', () => {
     );
     expect(() => loadPreprocessorConfig({ STAGE_REVOKE_TIMEOUT_MS: '40000' })).toThrow(/STAGE_REVOKE_TIMEOUT_MS/);
     expect(() => loadPreprocessorConfig({ DELIVERY: 'exactly_once' })).toThrow(/DELIVERY.*exactly-once/);
+    expect(() => loadPreprocessorConfig({ STAGE_INSTANCE_ID: '../etc' })).toThrow(/STAGE_INSTANCE_ID/);
   });
 });

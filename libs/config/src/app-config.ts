@@ -1,3 +1,4 @@
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import { projectRoot } from './project-root';
@@ -75,6 +76,10 @@ export interface StageConfig extends CommonConfig {
     delivery: DeliveryMode;
     /** At least this long between two commits (exactly-once: between two transactions of a partition). */
     commitIntervalMs: number;
+    /** Where the consumer records its group member id for the next process in its place (docs/ARCHITECTURE.md, "Restarts"). */
+    stateDir: string;
+    /** What stays the same when this instance restarts (the host or pod name): keys its state file. */
+    instanceId: string;
   };
   model: { dir: string };
 }
@@ -205,9 +210,19 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       delivery,
       // exactly-once: 100 ms measured best of 0/100/500 (bench/delivery-bench.ts; docs/ARCHITECTURE.md, "Delivery").
       commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', delivery === 'exactly-once' ? 100 : 0, 0, 60_000),
+      stateDir: resolve(readString(env, 'STAGE_STATE_DIR', join(tmpdir(), 'kafka-text-classifier-state'))),
+      instanceId: readInstanceId(env),
     },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
   };
+}
+
+function readInstanceId(env: Env): string {
+  const id = readString(env, 'STAGE_INSTANCE_ID', hostname());
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) {
+    throw new ConfigError('STAGE_INSTANCE_ID', `must be 1-128 letters, digits, '.', '_' or '-', got "${id}"`);
+  }
+  return id;
 }
 
 const readMaxTextBytes = (env: Env) => readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000);

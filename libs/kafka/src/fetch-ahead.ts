@@ -6,12 +6,25 @@ import { CommitOffsets, OffsetTracker } from './offset-tracker';
 /** How often a member that holds kafkajs back (backpressure, a delayed rejoin) heartbeats meanwhile. */
 const KEEP_ALIVE_MS = 1_000;
 const HOLD_POLL_MS = 20;
+/**
+ * How long before kafkajs's next heartbeat falls due an eachBatch stays to send that heartbeat
+ * itself (see heartbeatBeforeReturning). Above the fetch wait, so that a fetch with records comes
+ * along in that window while a stream flows.
+ */
+const HEARTBEAT_LEAD_MS = 100;
+/** kafkajs stamps its last heartbeat just after its HEARTBEAT event: aim a little after it falls due. */
+const HEARTBEAT_SLACK_MS = 2;
 
 export interface FetchAheadOptions {
   /** Records handed over and not yet acknowledged above which fetching stops (resumes below half). */
   maxInFlight: number;
   /** A rebalance: how long this member waits for its work in flight to be committed before it rejoins. */
   revokeTimeoutMs: number;
+  /**
+   * The consumer's heartbeatInterval. When given, an eachBatch that returns while work is in flight
+   * and kafkajs's next heartbeat is due within HEARTBEAT_LEAD_MS waits and sends it itself.
+   */
+  heartbeatIntervalMs?: number;
   logger: Logger;
   /** Called when fetching stops and resumes for backpressure, for metrics. */
   onPaused?: (paused: boolean) => void;
@@ -51,6 +64,14 @@ export interface FetchAheadOptions {
  * revokeTimeoutMs) for the rest to be acknowledged and committed, and only then lets kafkajs
  * rejoin, so the partitions' next owners start after the work already done
  * (docs/ARCHITECTURE.md, "Rebalances").
+ *
+ * kafkajs heartbeats on its own too: after each batch and for each empty one, rate-limited to one
+ * per heartbeatInterval by whoever calls first. If its own heartbeat is the one that meets the
+ * rebalance outside an eachBatch, it rejoins at once, before the work in flight is committed, and
+ * the partitions' next owners re-read it (duplicates). So while work is in flight, the heartbeat
+ * that falls due is sent from inside eachBatch wherever possible (heartbeatBeforeReturning): kafkajs
+ * fetches nothing more until every eachBatch of a fetch has returned, so nothing of kafkajs's can
+ * rejoin first.
  */
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
@@ -59,6 +80,8 @@ export class FetchAhead {
   private held = 0;
   private revoking?: Promise<void>;
   private stopped = false;
+  /** When kafkajs last heartbeated successfully (its rate limit counts from then). */
+  private lastBeat = Number.NEGATIVE_INFINITY;
 
   private consumer: Consumer;
 
@@ -91,6 +114,9 @@ export class FetchAhead {
       );
       this.tracker.retain(assigned);
     });
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      if (consumer === this.consumer) this.lastBeat = Date.now();
+    });
   }
 
   /** Records handed over whose outputs are not acknowledged yet. */
@@ -110,7 +136,9 @@ export class FetchAhead {
   ): Promise<void> {
     const { batch } = payload;
     // Giving the partitions up: nothing new is taken; kafkajs re-reads from the commit after the rejoin.
-    if (this.revoking || this.stopped) return;
+    // Returning only once that is done keeps kafkajs from rejoining before it (its next heartbeat fails).
+    if (this.revoking) return this.revoking;
+    if (this.stopped) return;
     await this.heartbeatOrRevoke(payload);
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
@@ -148,6 +176,23 @@ export class FetchAhead {
     // Moves the fetch position past this batch; the tracker makes it durable once it is done.
     payload.resolveOffset(batch.lastOffset());
     await this.holdWhileFull(payload);
+    await this.heartbeatBeforeReturning(payload);
+  }
+
+  /**
+   * kafkajs heartbeats right after each eachBatch returns (and on each empty fetch) if the interval
+   * has passed. While work is in flight, a heartbeat due within HEARTBEAT_LEAD_MS is therefore sent
+   * from here instead, after waiting for it to fall due: a rebalance it meets is handled here
+   * (commit, then rejoin), and kafkajs's own next call finds the interval not yet passed.
+   */
+  private async heartbeatBeforeReturning(payload: EachBatchPayload): Promise<void> {
+    const interval = this.options.heartbeatIntervalMs;
+    if (interval === undefined || this.revoking || this.stopped || this.tracker.idle) return;
+    const dueIn = this.lastBeat + interval - Date.now();
+    if (dueIn > HEARTBEAT_LEAD_MS) return;
+    if (dueIn > -HEARTBEAT_SLACK_MS) await sleep(dueIn + HEARTBEAT_SLACK_MS);
+    if (this.revoking || this.stopped) return;
+    await this.heartbeatOrRevoke(payload);
   }
 
   private async heartbeatOrRevoke(payload: EachBatchPayload): Promise<void> {
@@ -218,7 +263,7 @@ export class FetchAhead {
     try {
       let lastBeat = Date.now();
       while (this.inFlight > this.options.maxInFlight / 2 && !this.revoking && !this.stopped) {
-        await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+        await sleep(HOLD_POLL_MS);
         if (Date.now() - lastBeat >= KEEP_ALIVE_MS) {
           lastBeat = Date.now();
           await this.heartbeatOrRevoke(payload);
@@ -229,3 +274,5 @@ export class FetchAhead {
     }
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

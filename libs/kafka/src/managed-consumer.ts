@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { backoffFor, errorMessage } from '@app/common';
 import type { Consumer, ConsumerConfig, ConsumerRunConfig, Kafka } from 'kafkajs';
+import type { MemberLedger } from './member-ledger';
 
 /** What a consumer reports for readiness (docs/ARCHITECTURE.md, "Readiness"). */
 export interface ConsumerHealth {
@@ -20,6 +21,16 @@ export interface ManagedConsumerOptions {
   session: (consumer: Consumer) => Omit<ConsumerRunConfig, 'autoCommit'> & { autoCommit?: boolean };
   healthWindowMs: number;
   restartMaxBackoffMs: number;
+  /**
+   * Removes the member a killed process (or a crashed consumer of this one) left in the group before
+   * joining, so that the rebalance does not wait for its session timeout (docs/ARCHITECTURE.md, "Restarts").
+   */
+  staleMembers?: {
+    ledger: MemberLedger;
+    remove: (groupId: string, memberId: string) => Promise<boolean>;
+    /** How long joining may wait for the removal; past it, the stale member times out as before. */
+    timeoutMs: number;
+  };
   logger?: Logger;
   now?: () => number;
 }
@@ -43,6 +54,10 @@ export class ManagedConsumer {
   private failures = 0;
   private restartTimer?: NodeJS.Timeout;
   private starting?: Promise<void>;
+  /** The member to remove before the next join: a former process's, then a crashed consumer's. */
+  private staleMemberId?: string;
+  private lastMemberId?: string;
+  private removingStale?: Promise<void>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -50,6 +65,7 @@ export class ManagedConsumer {
   ) {
     this.logger = options.logger ?? new Logger(`consumer ${options.groupId}`);
     this.now = options.now ?? Date.now;
+    this.staleMemberId = options.staleMembers?.ledger.previous();
   }
 
   get health(): ConsumerHealth {
@@ -71,6 +87,11 @@ export class ManagedConsumer {
   }
 
   private async startOnce(): Promise<void> {
+    if (this.removingStale || (this.staleMemberId && this.options.staleMembers)) {
+      await this.removeStaleMemberNow();
+      this.removingStale = undefined;
+      if (this.stopped) return;
+    }
     const consumer = this.kafka.consumer({
       ...this.options.consumer,
       groupId: this.options.groupId,
@@ -83,10 +104,11 @@ export class ManagedConsumer {
     consumer.on(events.FETCH, contact);
     consumer.on(events.HEARTBEAT, contact);
     consumer.on(events.COMMIT_OFFSETS, contact);
-    consumer.on(events.GROUP_JOIN, () => {
+    consumer.on(events.GROUP_JOIN, ({ payload }) => {
       contact();
       this.member = true;
       this.failures = 0;
+      this.rememberMember(payload.memberId);
     });
     consumer.on(events.REBALANCING, () => (this.member = false));
     consumer.on(events.STOP, () => (this.member = false));
@@ -103,10 +125,54 @@ export class ManagedConsumer {
     }
   }
 
+  /**
+   * Removes the member a former process left behind now, ahead of start() (which waits for it), so
+   * that the removal overlaps the rest of the boot.
+   */
+  removeStaleMemberNow(): Promise<void> {
+    return (this.removingStale ??= this.removeStaleMember());
+  }
+
+  /** A LeaveGroup for the member left behind, bounded in time; a failure only costs the wait it saves. */
+  private async removeStaleMember(): Promise<void> {
+    const stale = this.options.staleMembers;
+    const memberId = this.staleMemberId;
+    this.staleMemberId = undefined;
+    if (!stale || !memberId) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${stale.timeoutMs} ms`)), stale.timeoutMs);
+    });
+    try {
+      const removed = await Promise.race([stale.remove(this.options.groupId, memberId), timedOut]);
+      this.logger.log(
+        removed
+          ? `removed member ${memberId}, left behind by a former consumer, from ${this.options.groupId}`
+          : `member ${memberId} of a former consumer had already left ${this.options.groupId}`,
+      );
+    } catch (error) {
+      this.logger.warn(`could not remove former member ${memberId} (${errorMessage(error)}); it will time out`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private rememberMember(memberId: string): void {
+    // A crash of this consumer leaves this member behind: the restart removes it first.
+    this.lastMemberId = memberId;
+    try {
+      this.options.staleMembers?.ledger.remember(memberId);
+    } catch (error) {
+      this.logger.warn(`could not record member id: ${errorMessage(error)}`);
+    }
+  }
+
   private scheduleRestart(consumer: Consumer, error: unknown): void {
     if (this.stopped || consumer !== this.current || this.restartTimer) return;
     const wait = backoffFor(this.failures++, RESTART_INITIAL_BACKOFF_MS, this.options.restartMaxBackoffMs);
     this.logger.warn(`consumer stopped (${errorMessage(error)}); restarting in ${wait} ms`);
+    this.staleMemberId = this.lastMemberId;
+    this.lastMemberId = undefined;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       void consumer

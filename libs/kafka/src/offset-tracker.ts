@@ -62,6 +62,11 @@ export class OffsetTracker {
     return n;
   }
 
+  /** Nothing running and nothing waiting for its commit. */
+  get idle(): boolean {
+    return this.isIdle();
+  }
+
   /** True when this offset was already handed over and is still ours to finish (a re-fetch after a rejoin). */
   isDuplicate(topic: string, partition: number, offset: string): boolean {
     const state = this.partitions.get(key(topic, partition));

@@ -12,6 +12,8 @@ import { APP_CONFIG, CLOCK, Clock, InferenceConfig, StageConfig } from '@app/con
 import {
   dlqTopicFor,
   FetchAhead,
+  FileMemberLedger,
+  GroupMembershipAdapter,
   KAFKA_CLIENT,
   KafkaConnection,
   KafkaProducerAdapter,
@@ -115,6 +117,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         ? new RecordPipeline(handler, ctx)
         : new BatchPipeline(handler, (config as InferenceConfig).batch, ctx);
     const k = config.kafka;
+    const groupId = `${k.groupIdPrefix}${name}`;
     this.consumer = new ManagedConsumer(kafka, {
       groupId,
       topics: [this.inputTopic],
@@ -132,6 +135,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       session: (consumer) => this.session(consumer),
       healthWindowMs: k.healthWindowMs,
       restartMaxBackoffMs: k.restartMaxBackoffMs,
+      staleMembers: this.staleMembers(kafka, groupId),
       logger: this.logger,
     });
     metrics.collect(metrics.pausedPartitions, name, () => (this.paused ? this.assigned : 0));
@@ -144,8 +148,33 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       });
   }
 
+  /** A killed process's member is removed from the group at the next start (docs/ARCHITECTURE.md, "Restarts"). */
+  private staleMembers(kafka: Kafka, groupId: string) {
+    const membership = new GroupMembershipAdapter(kafka);
+    if (!membership.supported) {
+      this.logger.warn('kafkajs offers no way to remove a former member: a restart waits for its session timeout');
+      return undefined;
+    }
+    const { stateDir, instanceId } = this.config.stage;
+    try {
+      return {
+        ledger: new FileMemberLedger(stateDir, groupId, instanceId),
+        remove: (group: string, memberId: string) => membership.removeMember(group, memberId),
+        // Past this the former member is left to its session timeout, as without this.
+        timeoutMs: 3_000,
+      };
+    } catch (error) {
+      this.logger.warn(
+        `member ids not recorded in ${stateDir} (${(error as Error).message}): a restart waits for the session timeout`,
+      );
+      return undefined;
+    }
+  }
+
   /** Consumes once outputs can be produced and encoded; meanwhile the service is alive and not ready. */
   onApplicationBootstrap(): void {
+    // The member a killed process left behind goes while the producer connects and schemas register.
+    void this.consumer.removeStaleMemberNow();
     void (async () => {
       await this.connection.whenReady();
       await this.schemas.whenRegistered();
@@ -213,6 +242,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     const fetchAhead = (this.fetchAhead ??= new FetchAhead(consumer, {
       maxInFlight: this.config.stage.maxInFlight,
       revokeTimeoutMs: this.config.stage.revokeTimeoutMs,
+      heartbeatIntervalMs: this.config.kafka.heartbeatIntervalMs,
       logger: this.logger,
       onPaused: (paused) => {
         if (paused) this.metrics.backpressurePauses.inc({ stage: this.options.name });
