@@ -117,7 +117,6 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         ? new RecordPipeline(handler, ctx)
         : new BatchPipeline(handler, (config as InferenceConfig).batch, ctx);
     const k = config.kafka;
-    const groupId = `${k.groupIdPrefix}${name}`;
     this.consumer = new ManagedConsumer(kafka, {
       groupId,
       topics: [this.inputTopic],
