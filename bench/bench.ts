@@ -19,6 +19,7 @@ import {
   producePaced,
   rateOf,
   rssMb,
+  visibleRateOf,
 } from './pipeline-bench';
 import { ceilingPlot } from './svg-plot';
 
@@ -120,6 +121,20 @@ async function main(): Promise<void> {
     results.pipeline_metrics_mean_batch_size = m.mean_batch_size;
   }
   const c = results.pipeline_texts_per_s as number;
+
+  log('(c-eos) the same pipeline in exactly-once mode (DELIVERY=exactly-once)');
+  {
+    const pe = BenchPipeline.create({ DELIVERY: 'exactly-once' });
+    await pe.connect();
+    await pe.start('preprocessor', 'inference');
+    const ids = await pe.produceRaw(texts);
+    await pe.waitAll(ids, 600_000);
+    const preds = await pe.decoded(ids);
+    results.pipeline_eos_texts_per_s = rateOf(preds, 'createdAt');
+    // As a read_committed consumer sees it: outputs become visible when their transaction commits.
+    results.pipeline_eos_visible_texts_per_s = visibleRateOf(ids, pe, preds);
+    await pe.stop();
+  }
 
   log('(d) the same pipeline with BATCH_MAX_SIZE=1');
   {
@@ -303,6 +318,8 @@ function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
       'ceiling_texts_per_s',
       'service_texts_per_s',
       'pipeline_texts_per_s',
+      'pipeline_eos_texts_per_s',
+      'pipeline_eos_visible_texts_per_s',
       'pipeline_batch1_texts_per_s',
       'token_efficiency',
       'pipeline_token_efficiency',

@@ -84,6 +84,8 @@ describe('loadConfig', () => {
       drainTimeoutMs: 15_000,
       revokeTimeoutMs: 10_000,
       lagIntervalMs: 5_000,
+      delivery: 'at-least-once',
+      commitIntervalMs: 0,
       stateDir: join(tmpdir(), 'kafka-text-classifier-state'),
       instanceId: hostname(),
     });
@@ -91,6 +93,11 @@ describe('loadConfig', () => {
       stateDir: resolve('var/state'),
       instanceId: 'pod-1',
     });
+    expect(loadInferenceConfig({ DELIVERY: 'exactly-once' }).stage).toMatchObject({
+      delivery: 'exactly-once',
+      commitIntervalMs: 100,
+    });
+    expect(loadInferenceConfig({ DELIVERY: 'exactly-once', COMMIT_INTERVAL_MS: '0' }).stage.commitIntervalMs).toBe(0);
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512', STAGE_MAX_IN_FLIGHT: '64' }).stage.maxInFlight).toBe(
@@ -122,6 +129,7 @@ describe('loadConfig', () => {
       /KAFKA_HEARTBEAT_INTERVAL_MS/,
     );
     expect(() => loadPreprocessorConfig({ STAGE_REVOKE_TIMEOUT_MS: '40000' })).toThrow(/STAGE_REVOKE_TIMEOUT_MS/);
+    expect(() => loadPreprocessorConfig({ DELIVERY: 'exactly_once' })).toThrow(/DELIVERY.*exactly-once/);
     expect(() => loadPreprocessorConfig({ STAGE_INSTANCE_ID: '../etc' })).toThrow(/STAGE_INSTANCE_ID/);
   });
 });

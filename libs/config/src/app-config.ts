@@ -17,6 +17,10 @@ import {
 export const INFERENCE_DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 export type InferenceDevice = (typeof INFERENCE_DEVICES)[number];
 
+/** What a stage promises about its outputs (docs/ARCHITECTURE.md, "Delivery"). */
+export const DELIVERY_MODES = ['at-least-once', 'exactly-once'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+
 export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 
@@ -79,6 +83,10 @@ export interface StageConfig extends CommonConfig {
     revokeTimeoutMs: number;
     /** How often consumer lag is read through the admin client for /metrics; 0 turns it off. */
     lagIntervalMs: number;
+    /** at-least-once: produce, then commit; exactly-once: outputs and offsets in one Kafka transaction. */
+    delivery: DeliveryMode;
+    /** At least this long between two commits (exactly-once: between two transactions of a partition). */
+    commitIntervalMs: number;
     /** Where the consumer records its group member id for the next process in its place (docs/ARCHITECTURE.md, "Restarts"). */
     stateDir: string;
     /** What stays the same when this instance restarts (the host or pod name): keys its state file. */
@@ -202,6 +210,7 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
 function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
   const common = loadCommonConfig(env);
   const revokeTimeoutMs = readInt(env, 'STAGE_REVOKE_TIMEOUT_MS', 10_000, 0, 600_000);
+  const delivery = readEnum(env, 'DELIVERY', 'at-least-once', DELIVERY_MODES);
   if (revokeTimeoutMs >= common.kafka.rebalanceTimeoutMs) {
     throw new ConfigError('STAGE_REVOKE_TIMEOUT_MS', `must be below KAFKA_REBALANCE_TIMEOUT_MS`);
   }
@@ -214,6 +223,9 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 15_000, 0, 600_000),
       revokeTimeoutMs,
       lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
+      delivery,
+      // exactly-once: 100 ms measured best of 0/100/500 (bench/delivery-bench.ts; docs/ARCHITECTURE.md, "Delivery").
+      commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', delivery === 'exactly-once' ? 100 : 0, 0, 60_000),
       stateDir: resolve(readString(env, 'STAGE_STATE_DIR', join(tmpdir(), 'kafka-text-classifier-state'))),
       instanceId: readInstanceId(env),
     },

@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { isRebalancing } from './kafka-errors';
-import { OffsetTracker } from './offset-tracker';
+import { CommitOffsets, OffsetTracker } from './offset-tracker';
 
 /** How often a member that holds kafkajs back (backpressure, a delayed rejoin) heartbeats meanwhile. */
 const KEEP_ALIVE_MS = 1_000;
@@ -36,6 +36,17 @@ export interface FetchAheadOptions {
   trimQueued?: () => void;
   /** Drops every queued record: when that wait timed out. */
   abandonQueued?: () => void;
+  /**
+   * Commits the finished offsets instead of `consumer.commitOffsets` (exactly-once mode: a
+   * transaction that carries the outputs and the offsets, TransactionalOutputs.commit).
+   */
+  commit?: CommitOffsets;
+  /** At least this long between two commits (OffsetTracker's minIntervalMs). */
+  commitIntervalMs?: number;
+  /** Called once the partitions were given up on a rebalance, before kafkajs rejoins. */
+  onRevoked?: () => void;
+  /** Awaited before a partition's records are handed over (exactly-once: its producer holds the partition's id). */
+  beforeHandle?: (topic: string, partition: number) => Promise<void>;
 }
 
 /**
@@ -80,8 +91,10 @@ export class FetchAhead {
   ) {
     this.consumer = consumer;
     this.tracker = new OffsetTracker(
-      (offsets) => this.consumer.commitOffsets(offsets),
+      options.commit ?? ((offsets) => this.consumer.commitOffsets(offsets)),
       (error) => options.logger.warn(`offset commit failed, will retry: ${(error as Error).message}`),
+      undefined,
+      options.commitIntervalMs,
     );
     this.attach(consumer);
   }
@@ -130,6 +143,8 @@ export class FetchAhead {
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
     if (payload.isStale() || batch.messages.length === 0) return;
+    await this.options.beforeHandle?.(topic, partition);
+    if (this.revoking || this.stopped || payload.isStale()) return;
     // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
     const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
     if (fresh.length > 0) {
@@ -199,6 +214,7 @@ export class FetchAhead {
       const keepAlive = setInterval(() => void heartbeat?.().catch(() => undefined), KEEP_ALIVE_MS);
       const complete = await this.settle(this.options.revokeTimeoutMs).finally(() => clearInterval(keepAlive));
       this.tracker.clear();
+      this.options.onRevoked?.();
       this.options.logger.log(
         `rebalance: in-flight work ${complete ? 'committed' : 'not all committed'} in ${Date.now() - started} ms; rejoining`,
       );

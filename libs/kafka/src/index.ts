@@ -10,3 +10,4 @@ export * from './managed-consumer';
 export * from './member-ledger';
 export * from './offset-tracker';
 export * from './topic-admin';
+export * from './transactional-outputs';

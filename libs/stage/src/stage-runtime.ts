@@ -18,8 +18,10 @@ import {
   KafkaConnection,
   KafkaProducerAdapter,
   ManagedConsumer,
+  TransactionalOutputs,
 } from '@app/kafka';
 import { endSpan, MetricsService, ReadinessCheck, StageTracer, traceHeaders } from '@app/observability';
+import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { ConsumerLag } from './consumer-lag';
 import { decodeWithRetry } from './decode-with-retry';
@@ -45,6 +47,9 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   private readonly pipeline: Pipeline<In>;
   private readonly inputTopic: string;
   private fetchAhead?: FetchAhead;
+  /** Exactly-once mode: the per-partition transactional producers. */
+  private readonly transactional?: TransactionalOutputs;
+  private fenced = false;
   private readonly tracer: StageTracer;
   private readonly lag?: ConsumerLag;
   private draining = false;
@@ -71,7 +76,24 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     this.tracer = new StageTracer(name);
     this.inputTopic = options.inputTopic(config);
     this.deserializer = new AvroDeserializer(codec, options.input);
+    const groupId = `${config.kafka.groupIdPrefix}${name}`;
+    if (config.stage.delivery === 'exactly-once')
+      this.transactional = new TransactionalOutputs({
+        groupId,
+        createProducer: (transactionalId) =>
+          kafka.producer({
+            transactionalId,
+            idempotent: true,
+            maxInFlightRequests: 1,
+            allowAutoTopicCreation: true,
+            createPartitioner: Partitioners.DefaultPartitioner,
+          }),
+        logger: this.logger,
+        onFenced: (where, error) => this.onFenced(where, error),
+      });
     this.writer = new OutputWriter(producer, {
+      transactional: this.transactional,
+      maxMessageBytes: config.kafka.maxMessageBytes,
       stage: name,
       dlqTopic: dlqTopicFor(this.inputTopic),
       dlqTruncatedValueBytes: config.delivery.dlqTruncatedValueBytes,
@@ -102,7 +124,6 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         ? new RecordPipeline(handler, ctx)
         : new BatchPipeline(handler, (config as InferenceConfig).batch, ctx);
     const k = config.kafka;
-    const groupId = `${k.groupIdPrefix}${name}`;
     this.consumer = new ManagedConsumer(kafka, {
       groupId,
       topics: [this.inputTopic],
@@ -114,6 +135,8 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         rebalanceTimeout: k.rebalanceTimeoutMs,
         minBytes: k.fetchMinBytes,
         maxWaitTimeInMs: k.fetchMaxWaitMs,
+        // read_committed (kafkajs's default, named): exactly-once stages see only committed transactions.
+        readUncommitted: false,
       },
       session: (consumer) => this.session(consumer),
       healthWindowMs: k.healthWindowMs,
@@ -220,16 +243,34 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         this.logger.warn(`drain incomplete after ${drainTimeoutMs} ms; uncommitted records will be re-read`);
     }
     this.writer.stop();
+    await this.transactional?.close();
     await this.lag?.stop();
     await this.consumer.stop();
+  }
+
+  /**
+   * Another instance took over a partition's transactional id: this one is a zombie (it was paused
+   * past its session timeout). Nothing it has not committed becomes visible; it stops, through the
+   * ordinary shutdown, and its supervisor starts a fresh member.
+   */
+  private onFenced(where: string, error: unknown): void {
+    if (this.fenced) return;
+    this.fenced = true;
+    this.logger.error(`fenced on ${where} (${(error as Error).message}): another instance owns it; stopping`);
+    process.exitCode = 75; // EX_TEMPFAIL
+    process.kill(process.pid, 'SIGTERM');
   }
 
   private session(consumer: Consumer) {
     // A restart after a crash carries on with the work in flight (see FetchAhead.attach).
     this.fetchAhead?.attach(consumer);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.assigned = payload.memberAssignment[this.inputTopic]?.length ?? 0;
+      const partitions = payload.memberAssignment[this.inputTopic] ?? [];
+      this.assigned = partitions.length;
+      // A producer per new partition takes over its transactional id (fencing the previous owner).
+      this.transactional?.assign(partitions.map((partition) => ({ topic: this.inputTopic, partition })));
     });
+    const transactional = this.transactional;
     const fetchAhead = (this.fetchAhead ??= new FetchAhead(consumer, {
       maxInFlight: this.config.stage.maxInFlight,
       revokeTimeoutMs: this.config.stage.revokeTimeoutMs,
@@ -241,6 +282,12 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       },
       trimQueued: () => this.pipeline.trimQueued(),
       abandonQueued: () => this.pipeline.abandonQueued(),
+      ...(transactional && {
+        commit: transactional.commit,
+        commitIntervalMs: this.config.stage.commitIntervalMs,
+        onRevoked: () => transactional.revoked(),
+        beforeHandle: (topic: string, partition: number) => transactional.ready(topic, partition),
+      }),
     }));
     return {
       eachBatchAutoResolve: false,
@@ -265,6 +312,8 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     const spans = messages.map((m) => this.tracer.startRecord(m.headers, { topic, partition, offset: m.offset }));
     const traced = messages.map((m, i) => ({ ...m, headers: { ...m.headers, ...traceHeaders(spans[i]) } }));
     const latency = this.metrics.stageLatency.labels(name);
+    // Exactly-once: only records of this reading of the partition may stage outputs (TransactionalOutputs).
+    const claim = this.transactional?.claimFor(topic, partition);
     replies.forEach(
       (r, i) =>
         void r.promise.then(
@@ -280,6 +329,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         const good: Decoded<In>[] = [];
         const goodAt: number[] = [];
         inbound.forEach((record, i) => {
+          claim?.add(record);
           if (record.decoded.ok) {
             good.push({ inbound: record, record: record.decoded.record, span: spans[i] });
             goodAt.push(i);

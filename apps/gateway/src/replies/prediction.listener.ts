@@ -57,6 +57,8 @@ export class PredictionListener implements BeforeApplicationShutdown {
         sessionTimeout: k.sessionTimeoutMs,
         heartbeatInterval: k.heartbeatIntervalMs,
         maxWaitTimeInMs: IDLE_FETCH_WAIT_MS,
+        // read_committed: with exactly-once stages, predictions of an aborted transaction are never answered.
+        readUncommitted: false,
       },
       session: (consumer) => this.session(consumer),
       healthWindowMs: k.healthWindowMs,
