@@ -4,7 +4,18 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', '.infra/**', '.e2e/**', 'tools/node/**', 'bench/results/**', 'bench/tmp/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'coverage/**',
+      '.infra/**',
+      '.e2e/**',
+      'tools/node/**',
+      'bench/results/**',
+      'bench/tmp/**',
+      '.venv-model/**',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

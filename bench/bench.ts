@@ -2,13 +2,14 @@
 // isolated topics), measures (a)–(e) of the README's "Benchmark" section plus the overload run, and
 // writes bench/results/<timestamp>.{json,md,svg}. BENCH_QUICK=1 shrinks every run for a smoke check.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, projectRoot } from '@app/config';
 import { waitFor } from '@app/testing';
 import { benchTexts, percentile } from './bench-texts';
 import { CeilingPoint, measureCeiling } from './ceiling';
+import { cpuPer1000, CpuReading, readCpu } from './proc-cpu';
 import {
   BenchPipeline,
   httpLoad,
@@ -18,6 +19,7 @@ import {
   producePaced,
   rateOf,
   rssMb,
+  visibleRateOf,
 } from './pipeline-bench';
 import { ceilingPlot } from './svg-plot';
 
@@ -82,12 +84,35 @@ async function main(): Promise<void> {
   log('(c) whole pipeline: raw in, predictions out');
   const p = BenchPipeline.create();
   await p.connect();
+  const brokerPid = Number(
+    readFileSync(join(process.env.INFRA_DIR ?? join(root, '.infra'), 'kafka', 'kafka.pid'), 'utf8'),
+  );
+  // CPU seconds per process (the stages and the broker), for the figures per 1,000 texts outside the model.
+  const cpu = (...apps: string[]): Record<string, CpuReading> => ({
+    ...Object.fromEntries(apps.map((app) => [app, readCpu(p.service(app).process.pid!)])),
+    broker: readCpu(brokerPid),
+  });
+  // The inference service's model threads: one per intra-op thread of each session (README, ORT_SESSIONS).
+  const sessions = config.inference.sessions || (cpus().length > 1 ? 2 : 1);
+  const modelThreads = {
+    inference: sessions * (config.inference.intraOpThreads || Math.max(1, Math.floor(cpus().length / sessions))),
+  };
   // The gateway is not part of (c): it joins for (e) only, so its predictions listener does not share the CPU before.
   await p.start('preprocessor', 'inference');
   {
+    // Idle: what the waiting consumers cost (their fetch polls), before any record arrives.
+    const idleSeconds = quick ? 5 : 15;
+    const idleBefore = cpu('preprocessor', 'inference');
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const idleAfter = cpu('preprocessor', 'inference');
+    results.idle_cpu_percent = Object.fromEntries(
+      Object.keys(idleAfter).map((k) => [k, (100 * (idleAfter[k].total - idleBefore[k].total)) / idleSeconds]),
+    );
     const before = await p.metrics('inference');
+    const cpuBefore = cpu('preprocessor', 'inference');
     const ids = await p.produceRaw(texts);
     await p.waitAll(ids, 600_000);
+    results.pipeline_cpu_s_per_1000 = cpuPer1000(cpuBefore, cpu('preprocessor', 'inference'), ids.length, modelThreads);
     const preds = await p.decoded(ids);
     results.pipeline_texts_per_s = rateOf(preds, 'createdAt');
     results.pipeline_mean_batch_size = meanBatchSize(preds);
@@ -96,6 +121,20 @@ async function main(): Promise<void> {
     results.pipeline_metrics_mean_batch_size = m.mean_batch_size;
   }
   const c = results.pipeline_texts_per_s as number;
+
+  log('(c-eos) the same pipeline in exactly-once mode (DELIVERY=exactly-once)');
+  {
+    const pe = BenchPipeline.create({ DELIVERY: 'exactly-once' });
+    await pe.connect();
+    await pe.start('preprocessor', 'inference');
+    const ids = await pe.produceRaw(texts);
+    await pe.waitAll(ids, 600_000);
+    const preds = await pe.decoded(ids);
+    results.pipeline_eos_texts_per_s = rateOf(preds, 'createdAt');
+    // As a read_committed consumer sees it: outputs become visible when their transaction commits.
+    results.pipeline_eos_visible_texts_per_s = visibleRateOf(ids, pe, preds);
+    await pe.stop();
+  }
 
   log('(d) the same pipeline with BATCH_MAX_SIZE=1');
   {
@@ -111,7 +150,14 @@ async function main(): Promise<void> {
   log('(e) sync HTTP /predict, 32 clients');
   await p.start('gateway');
   {
+    const httpCpu = cpu('gateway', 'preprocessor', 'inference');
     const load = await httpLoad(p.service('gateway').url, texts.slice(0, quick ? 96 : 640), 32);
+    results.http_cpu_s_per_1000 = cpuPer1000(
+      httpCpu,
+      cpu('gateway', 'preprocessor', 'inference'),
+      load.latencies.length,
+      modelThreads,
+    );
     Object.assign(results, {
       http_concurrency: 32,
       http_requests: load.latencies.length,
@@ -125,12 +171,24 @@ async function main(): Promise<void> {
 
   log('latency at light load (4 texts/s) and at 50% of (c)');
   {
+    const lightCpu = cpu('preprocessor', 'inference', 'gateway');
     const light = await producePaced(p, texts, 4, quick ? 5 : 10);
     await p.waitAll(light.ids, 120_000);
+    results.light_load_cpu_s_per_1000 = cpuPer1000(
+      lightCpu,
+      cpu('preprocessor', 'inference', 'gateway'),
+      light.ids.length,
+    );
     const lightStats = latencyStats(light.ids, p, light.sentAt);
     const beforeHalf = await p.metrics('inference');
+    const halfCpu = cpu('preprocessor', 'inference', 'gateway');
     const half = await producePaced(p, texts, c / 2, quick ? 8 : 30);
     await p.waitAll(half.ids, 300_000);
+    results.half_load_cpu_s_per_1000 = cpuPer1000(
+      halfCpu,
+      cpu('preprocessor', 'inference', 'gateway'),
+      half.ids.length,
+    );
     const halfStats = latencyStats(half.ids, p, half.sentAt);
     // The same figure from pipeline_end_to_end_seconds (bucketed, so coarser than the exact one).
     const halfMetrics = metricsBetween(beforeHalf, await p.metrics('inference'));
@@ -188,6 +246,30 @@ async function main(): Promise<void> {
       value: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms'),
       met: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms') <= 3,
     },
+    'service ≥ 95% of ceiling': {
+      value: ratio('service_texts_per_s', 'ceiling_texts_per_s'),
+      met: ratio('service_texts_per_s', 'ceiling_texts_per_s') >= 0.95,
+    },
+    'pipeline ≥ 90% of ceiling': {
+      value: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s'),
+      met: ratio('pipeline_texts_per_s', 'ceiling_texts_per_s') >= 0.9,
+    },
+    'light-load e2e p50 ≤ 25 ms': {
+      value: results.light_load_e2e_p50_ms,
+      met: (results.light_load_e2e_p50_ms as number) <= 25,
+    },
+    'light-load e2e p99 ≤ 50 ms': {
+      value: results.light_load_e2e_p99_ms,
+      met: (results.light_load_e2e_p99_ms as number) <= 50,
+    },
+    'p99 at 50% load ≤ 2 × light-load p50': {
+      value: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms'),
+      met: ratio('half_load_e2e_p99_ms', 'light_load_e2e_p50_ms') <= 2,
+    },
+    'CPU-s per 1,000 texts outside the model (stages + broker) ≤ 1.5 in bulk': {
+      value: (results.pipeline_cpu_s_per_1000 as Record<string, number>).total,
+      met: (results.pipeline_cpu_s_per_1000 as Record<string, number>).total <= 1.5,
+    },
     'overload RSS < 1.5 GB, nothing lost': {
       value: results.overload_rss_mb,
       met: (results.overload_rss_mb as number) < 1536 && results.overload_lost === 0,
@@ -236,6 +318,8 @@ function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
       'ceiling_texts_per_s',
       'service_texts_per_s',
       'pipeline_texts_per_s',
+      'pipeline_eos_texts_per_s',
+      'pipeline_eos_visible_texts_per_s',
       'pipeline_batch1_texts_per_s',
       'token_efficiency',
       'pipeline_token_efficiency',
@@ -254,6 +338,18 @@ function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
       'overload_lost',
       'overload_rss_mb',
     ].map((k) => `| ${k} | ${f(r[k], k.includes('efficiency') ? 3 : 1)} |`),
+    ...[
+      'idle_cpu_percent',
+      'pipeline_cpu_s_per_1000',
+      'http_cpu_s_per_1000',
+      'light_load_cpu_s_per_1000',
+      'half_load_cpu_s_per_1000',
+    ].map(
+      (k) =>
+        `| ${k} | ${Object.entries((r[k] ?? {}) as Record<string, number>)
+          .map(([name, v]) => `${name} ${f(v, 2)}`)
+          .join(', ')} |`,
+    ),
     '',
     '| target | value | met |',
     '| --- | ---: | :---: |',

@@ -1,8 +1,8 @@
 // Creates the pipeline topics and the least-privilege ACLs on the secure local broker, as the
 // admin principal (infra.sh up --secure runs it; run it again after changing TOPIC_* names).
-//   gateway:      write raw, read predictions, groups <prefix>gateway-*
+//   gateway:      write raw, read replies (its sync answers), groups <prefix>gateway-*
 //   preprocessor: read raw, write tokenized and raw.dlq, group <prefix>preprocessor
-//   inference:    read tokenized, write predictions and tokenized.dlq, group <prefix>inference
+//   inference:    read tokenized, write predictions, replies and tokenized.dlq, group <prefix>inference
 // Every service may describe the pipeline topics (to find them at boot); nobody else gets anything.
 'use strict';
 const { readFileSync } = require('node:fs');
@@ -16,9 +16,11 @@ const topic = (name, fallback) => process.env[name] || fallback;
 const raw = topic('TOPIC_RAW', 'raw');
 const tokenized = topic('TOPIC_TOKENIZED', 'tokenized');
 const predictions = topic('TOPIC_PREDICTIONS', 'predictions');
+const replies = topic('REPLY_TOPIC', 'replies');
 const prefix = process.env.KAFKA_GROUP_ID_PREFIX || '';
 const partitions = Number(process.env.TOPIC_PARTITIONS || 3);
-const all = [raw, tokenized, predictions, `${raw}.dlq`, `${tokenized}.dlq`, `${predictions}.dlq`];
+const replyPartitions = Number(process.env.REPLY_PARTITIONS || 16);
+const all = [raw, tokenized, predictions, `${raw}.dlq`, `${tokenized}.dlq`, `${predictions}.dlq`, replies];
 
 const { TOPIC, GROUP } = AclResourceTypes;
 const { READ, WRITE, DESCRIBE } = AclOperationTypes;
@@ -35,7 +37,7 @@ const acl = (user, resourceType, resourceName, operation, pattern = ResourcePatt
 const acls = [
   ...['gateway', 'preprocessor', 'inference'].flatMap((user) => all.map((t) => acl(user, TOPIC, t, DESCRIBE))),
   acl('gateway', TOPIC, raw, WRITE),
-  acl('gateway', TOPIC, predictions, READ),
+  acl('gateway', TOPIC, replies, READ),
   acl('gateway', GROUP, `${prefix}gateway-`, READ, ResourcePatternTypes.PREFIXED),
   acl('preprocessor', TOPIC, raw, READ),
   acl('preprocessor', TOPIC, tokenized, WRITE),
@@ -43,6 +45,7 @@ const acls = [
   acl('preprocessor', GROUP, `${prefix}preprocessor`, READ),
   acl('inference', TOPIC, tokenized, READ),
   acl('inference', TOPIC, predictions, WRITE),
+  acl('inference', TOPIC, replies, WRITE),
   acl('inference', TOPIC, `${tokenized}.dlq`, WRITE),
   acl('inference', GROUP, `${prefix}inference`, READ),
 ];
@@ -69,7 +72,11 @@ async function main() {
     if (wanted.length > 0) {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: wanted.map((t) => ({ topic: t, numPartitions: t.endsWith('.dlq') ? 1 : partitions, replicationFactor: 1 })),
+        topics: wanted.map((t) => ({
+          topic: t,
+          numPartitions: t === replies ? replyPartitions : t.endsWith('.dlq') ? 1 : partitions,
+          replicationFactor: 1,
+        })),
       });
     }
     await admin.createAcls({ acl: acls });

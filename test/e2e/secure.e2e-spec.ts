@@ -128,25 +128,27 @@ describe('the pipeline over SASL_SSL with ACLs, registry credentials, API keys a
     await codec.registerAll();
     const text = `WIN a FREE cruise, click now!!! ${uniqueSuffix()}`;
     const answer = post('/predict', { text });
-    // A client that may write predictions (here the admin; with ACLs only inference may) reads the
-    // pending id off raw and forges a reply.
-    const id = await waitFor(
+    // A client that may write replies (here the admin; with ACLs only inference may) reads the
+    // pending id and where its reply goes off raw, and forges the reply.
+    const pendingRaw = await waitFor(
       async () => {
         for (const m of raw.messages) {
-          if (m.value && (await codec.decode('raw', m.value)).text === text) return m.key;
+          if (m.value && (await codec.decode('raw', m.value)).text === text) return m;
         }
         return undefined;
       },
       { timeoutMs: 30_000, description: 'the raw record' },
     );
+    const id = pendingRaw.key!;
     const forged = predictionRecord({ id, label: 'FORGED-BY-ANY-KAFKA-CLIENT', model: 'not-the-model' });
     const value = codec.encode('prediction', forged);
+    const partition = Number(String(pendingRaw.headers['reply-partition']));
     await forger.send({
-      topic: 'predictions',
+      topic: String(pendingRaw.headers['reply-topic']),
       messages: [
-        { key: id, value },
+        { key: id, value, partition },
         // A signature under another key does not help either.
-        { key: id, value, headers: { signature: new RecordSigner('x'.repeat(40)).sign(id, value) } },
+        { key: id, value, partition, headers: { signature: new RecordSigner('x'.repeat(40)).sign(id, value) } },
       ],
     });
     await waitFor(() => /refused a prediction for .*signature/.test(logOf(services.gateway!)), {

@@ -44,7 +44,8 @@ describe.each(MODELS)('committed model %s', (dir) => {
     doc = JSON.parse(readFileSync(file, 'utf8')) as typeof doc;
     tokenizer = TextTokenizer.fromFile(info.tokenizerPath, info.maxLength);
     classifier = await OnnxClassifier.create(info, { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' });
-  });
+    // Loading a session takes well over jest's default 5 s on a busy 2-core machine.
+  }, 60_000);
 
   afterAll(async () => {
     await classifier?.release();

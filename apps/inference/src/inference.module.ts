@@ -17,6 +17,7 @@ import { PredictHandler } from './predict/predict.handler';
     StageModule.forStage({
       name: 'inference',
       endToEnd: true,
+      replies: true,
       input: 'tokenized',
       output: 'prediction',
       inputTopic: (config) => config.topics.tokenized,

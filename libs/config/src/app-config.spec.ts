@@ -1,3 +1,5 @@
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import {
   loadCommonConfig,
@@ -15,7 +17,7 @@ describe('loadConfig', () => {
     expect(config.topics).toMatchObject({ raw: 'raw', tokenized: 'tokenized', predictions: 'predictions' });
     expect(config.ports).toEqual({ gateway: 3000, preprocessor: 3001, inference: 3002, host: '0.0.0.0' });
     expect(config.inference.device).toBe('auto');
-    expect(config.kafka).toMatchObject({ fetchMinBytes: 65536, fetchMaxWaitMs: 20 });
+    expect(config.kafka).toMatchObject({ fetchMinBytes: 1, fetchMaxWaitMs: 500 });
     expect(config.model.dir).toMatch(/models\/bge-small-zh-news$/);
   });
 
@@ -82,7 +84,20 @@ describe('loadConfig', () => {
       drainTimeoutMs: 15_000,
       revokeTimeoutMs: 10_000,
       lagIntervalMs: 5_000,
+      delivery: 'at-least-once',
+      commitIntervalMs: 0,
+      stateDir: join(tmpdir(), 'kafka-text-classifier-state'),
+      instanceId: hostname(),
     });
+    expect(loadInferenceConfig({ STAGE_STATE_DIR: 'var/state', STAGE_INSTANCE_ID: 'pod-1' }).stage).toMatchObject({
+      stateDir: resolve('var/state'),
+      instanceId: 'pod-1',
+    });
+    expect(loadInferenceConfig({ DELIVERY: 'exactly-once' }).stage).toMatchObject({
+      delivery: 'exactly-once',
+      commitIntervalMs: 100,
+    });
+    expect(loadInferenceConfig({ DELIVERY: 'exactly-once', COMMIT_INTERVAL_MS: '0' }).stage.commitIntervalMs).toBe(0);
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512', STAGE_MAX_IN_FLIGHT: '64' }).stage.maxInFlight).toBe(
@@ -97,10 +112,24 @@ describe('loadConfig', () => {
     expect(loadGatewayConfig({ PRODUCE_TIMEOUT_MS: '750' }).gateway.produceTimeoutMs).toBe(750);
   });
 
+  it('reads the replies topic and the partition a gateway owns, which must be one of its partitions', () => {
+    const env = { REPLY_TOPIC: 'my-replies', REPLY_PARTITIONS: '4' };
+    expect(loadGatewayConfig({ ...env, GATEWAY_REPLY_PARTITION: '3' })).toMatchObject({
+      topics: { replies: 'my-replies', replyPartitions: 4 },
+      gateway: { replyPartition: 3 },
+    });
+    expect(() => loadGatewayConfig({ ...env, GATEWAY_REPLY_PARTITION: '4' })).toThrow(/GATEWAY_REPLY_PARTITION/);
+    // Unset: one of the topic's partitions at random.
+    for (let i = 0; i < 20; i++) expect(loadGatewayConfig(env).gateway.replyPartition).toBeLessThan(4);
+    expect(loadCommonConfig({}).topics).toMatchObject({ replies: 'replies', replyPartitions: 16 });
+  });
+
   it('rejects timing that cannot work, naming the variable', () => {
     expect(() => loadCommonConfig({ KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKA_HEARTBEAT_INTERVAL_MS: '3000' })).toThrow(
       /KAFKA_HEARTBEAT_INTERVAL_MS/,
     );
     expect(() => loadPreprocessorConfig({ STAGE_REVOKE_TIMEOUT_MS: '40000' })).toThrow(/STAGE_REVOKE_TIMEOUT_MS/);
+    expect(() => loadPreprocessorConfig({ DELIVERY: 'exactly_once' })).toThrow(/DELIVERY.*exactly-once/);
+    expect(() => loadPreprocessorConfig({ STAGE_INSTANCE_ID: '../etc' })).toThrow(/STAGE_INSTANCE_ID/);
   });
 });

@@ -1,3 +1,5 @@
+import { randomInt } from 'node:crypto';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './config.errors';
 import { projectRoot } from './project-root';
@@ -14,6 +16,10 @@ import {
 
 export const INFERENCE_DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 export type InferenceDevice = (typeof INFERENCE_DEVICES)[number];
+
+/** What a stage promises about its outputs (docs/ARCHITECTURE.md, "Delivery"). */
+export const DELIVERY_MODES = ['at-least-once', 'exactly-once'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
@@ -50,7 +56,17 @@ export interface CommonConfig {
   /** HMAC-SHA256 key: inference signs each prediction, the gateway accepts only signed ones. */
   signingKey?: Secret;
   /** replicationFactor: TOPIC_REPLICATION_FACTOR, if set; else chosen from the cluster at topic creation. */
-  topics: { raw: string; tokenized: string; predictions: string; partitions: number; replicationFactor?: number };
+  topics: {
+    raw: string;
+    tokenized: string;
+    predictions: string;
+    partitions: number;
+    /** Sync /predict replies: inference writes each one to the partition its gateway named (docs/ARCHITECTURE.md, "Replies"). */
+    replies: string;
+    /** Partitions of the replies topic: at least one per gateway instance. */
+    replyPartitions: number;
+    replicationFactor?: number;
+  };
   /** `host`: the interface every service's HTTP server binds to (HTTP_HOST). */
   ports: { gateway: number; preprocessor: number; inference: number; host: string };
   delivery: { maxRetries: number; retryBackoffMs: number; dlqTruncatedValueBytes: number };
@@ -67,6 +83,14 @@ export interface StageConfig extends CommonConfig {
     revokeTimeoutMs: number;
     /** How often consumer lag is read through the admin client for /metrics; 0 turns it off. */
     lagIntervalMs: number;
+    /** at-least-once: produce, then commit; exactly-once: outputs and offsets in one Kafka transaction. */
+    delivery: DeliveryMode;
+    /** At least this long between two commits (exactly-once: between two transactions of a partition). */
+    commitIntervalMs: number;
+    /** Where the consumer records its group member id for the next process in its place (docs/ARCHITECTURE.md, "Restarts"). */
+    stateDir: string;
+    /** What stays the same when this instance restarts (the host or pod name): keys its state file. */
+    instanceId: string;
   };
   model: { dir: string };
 }
@@ -95,6 +119,8 @@ export interface GatewayConfig extends CommonConfig {
     rateLimitBurst: number;
     /** Texts waiting for a prediction above which /predict answers 503 at once. */
     maxPendingReplies: number;
+    /** The partition of the replies topic this instance reads (GATEWAY_REPLY_PARTITION; unset: one at random). */
+    replyPartition: number;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
@@ -134,10 +160,11 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       clientId: readString(env, 'KAFKA_CLIENT_ID', 'text-classifier'),
       // Consumer groups are <prefix>preprocessor, <prefix>inference and <prefix>gateway-<uuid>.
       groupIdPrefix: readString(env, 'KAFKA_GROUP_ID_PREFIX', ''),
-      // The stage consumers let the broker gather up to 64 KiB for at most 20 ms per fetch: under a
-      // trickle of records this cut the per-record CPU of Kafka and the preprocessor (bench/README.md).
-      fetchMinBytes: readInt(env, 'KAFKA_FETCH_MIN_BYTES', 65_536, 1, 100_000_000),
-      fetchMaxWaitMs: readInt(env, 'KAFKA_FETCH_MAX_WAIT_MS', 20, 1, 60_000),
+      // Long polls: the broker answers a stage's fetch as soon as one record is there, or after
+      // 500 ms when none is. An idle stage costs 2 fetches a second and a record waits for no timer;
+      // under load each answer holds what arrived during the last round trip (bench/README.md).
+      fetchMinBytes: readInt(env, 'KAFKA_FETCH_MIN_BYTES', 1, 1, 100_000_000),
+      fetchMaxWaitMs: readInt(env, 'KAFKA_FETCH_MAX_WAIT_MS', 500, 1, 60_000),
       sessionTimeoutMs,
       heartbeatIntervalMs: readInt(env, 'KAFKA_HEARTBEAT_INTERVAL_MS', 1_000, 100, 60_000),
       rebalanceTimeoutMs: readInt(env, 'KAFKA_REBALANCE_TIMEOUT_MS', 30_000, 1_000, 600_000),
@@ -155,6 +182,8 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       tokenized: readTopic(env, 'TOPIC_TOKENIZED', 'tokenized'),
       predictions: readTopic(env, 'TOPIC_PREDICTIONS', 'predictions'),
       partitions: readInt(env, 'TOPIC_PARTITIONS', 3, 1, 10_000),
+      replies: readTopic(env, 'REPLY_TOPIC', 'replies'),
+      replyPartitions: readInt(env, 'REPLY_PARTITIONS', 16, 1, 10_000),
       replicationFactor: env.TOPIC_REPLICATION_FACTOR
         ? readInt(env, 'TOPIC_REPLICATION_FACTOR', 1, 1, 32_767)
         : undefined,
@@ -181,6 +210,7 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
 function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
   const common = loadCommonConfig(env);
   const revokeTimeoutMs = readInt(env, 'STAGE_REVOKE_TIMEOUT_MS', 10_000, 0, 600_000);
+  const delivery = readEnum(env, 'DELIVERY', 'at-least-once', DELIVERY_MODES);
   if (revokeTimeoutMs >= common.kafka.rebalanceTimeoutMs) {
     throw new ConfigError('STAGE_REVOKE_TIMEOUT_MS', `must be below KAFKA_REBALANCE_TIMEOUT_MS`);
   }
@@ -193,9 +223,22 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       drainTimeoutMs: readInt(env, 'STAGE_DRAIN_TIMEOUT_MS', 15_000, 0, 600_000),
       revokeTimeoutMs,
       lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
+      delivery,
+      // exactly-once: 100 ms measured best of 0/100/500 (bench/delivery-bench.ts; docs/ARCHITECTURE.md, "Delivery").
+      commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', delivery === 'exactly-once' ? 100 : 0, 0, 60_000),
+      stateDir: resolve(readString(env, 'STAGE_STATE_DIR', join(tmpdir(), 'kafka-text-classifier-state'))),
+      instanceId: readInstanceId(env),
     },
     model: { dir: resolve(readString(env, 'MODEL_DIR', DEFAULT_MODEL_DIR)) },
   };
+}
+
+function readInstanceId(env: Env): string {
+  const id = readString(env, 'STAGE_INSTANCE_ID', hostname());
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) {
+    throw new ConfigError('STAGE_INSTANCE_ID', `must be 1-128 letters, digits, '.', '_' or '-', got "${id}"`);
+  }
+  return id;
 }
 
 const readMaxTextBytes = (env: Env) => readInt(env, 'MAX_TEXT_BYTES', 65_536, 1, 10_000_000);
@@ -227,6 +270,14 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
       rateLimitPerSecond,
       rateLimitBurst: readInt(env, 'RATE_LIMIT_BURST', Math.max(1, rateLimitPerSecond * 2), 1, 10_000_000),
       maxPendingReplies: readInt(env, 'MAX_PENDING_REPLIES', 10_000, 1, 10_000_000),
+      // Two instances on one partition both work, each fetching the other's replies too: set it per instance.
+      replyPartition: readInt(
+        env,
+        'GATEWAY_REPLY_PARTITION',
+        randomInt(common.topics.replyPartitions),
+        0,
+        common.topics.replyPartitions - 1,
+      ),
       headersTimeoutMs: readInt(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
       // A request body must arrive within this; the answer may take PREDICT_TIMEOUT_MS more.
       requestTimeoutMs: readInt(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),

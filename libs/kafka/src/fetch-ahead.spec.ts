@@ -9,7 +9,7 @@ function stubConsumer() {
   const listeners = new Map<string, (e: unknown) => void>();
   const calls = { commits: [] as unknown[], seeks: [] as unknown[], paused: 0, resumed: 0 };
   const consumer = {
-    events: { GROUP_JOIN: 'join' },
+    events: { GROUP_JOIN: 'join', HEARTBEAT: 'heartbeat' },
     on: (event: string, fn: (e: unknown) => void) => listeners.set(event, fn),
     commitOffsets: jest.fn(async (offsets: unknown) => void calls.commits.push(offsets)),
     seek: jest.fn((s: unknown) => void calls.seeks.push(s)),
@@ -20,6 +20,8 @@ function stubConsumer() {
     consumer: consumer as unknown as Consumer,
     calls,
     join: (a: unknown) => listeners.get('join')!({ payload: a }),
+    /** kafkajs's HEARTBEAT event: a heartbeat succeeded now. */
+    beat: () => listeners.get('heartbeat')!({ payload: {} }),
   };
 }
 
@@ -302,5 +304,89 @@ describe('FetchAhead', () => {
     } finally {
       jest.useRealTimers();
     }
+  });
+
+  describe('the heartbeat that falls due while work is in flight', () => {
+    const rebalancing = Object.assign(new Error('rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+
+    it('is sent from inside eachBatch, which commits before it lets kafkajs rejoin', async () => {
+      jest.useFakeTimers({ now: 0 });
+      try {
+        const { consumer, calls, beat } = stubConsumer();
+        const fa = new FetchAhead(consumer, {
+          maxInFlight: 100,
+          revokeTimeoutMs: 5_000,
+          heartbeatIntervalMs: 1_000,
+          logger: logger(),
+        });
+        beat(); // kafkajs heartbeated at t=0: the next one falls due at t=1000
+        await jest.advanceTimersByTimeAsync(950);
+        const work = deferred();
+        const beatsAt: number[] = [];
+        // Like kafkajs's: a no-op before the interval has passed; after it, the broker says "rebalancing".
+        const heartbeat = () => {
+          if (Date.now() < 1_000) return Promise.resolve();
+          beatsAt.push(Date.now());
+          return Promise.reject(rebalancing);
+        };
+        let outcome: unknown = 'pending';
+        void fa
+          .accept(payload(0, [0, 1], false, heartbeat).p, () => work.promise)
+          .then(
+            () => (outcome = 'returned'),
+            (e: unknown) => (outcome = e),
+          );
+        await jest.advanceTimersByTimeAsync(40);
+        expect(outcome).toBe('pending'); // stays to send the heartbeat due at t=1000 itself
+        await jest.advanceTimersByTimeAsync(100);
+        expect(beatsAt[0]).toBeGreaterThanOrEqual(1_000);
+        expect(outcome).toBe('pending'); // met the rebalance: waits for its work before rejoining
+        work.resolve();
+        await jest.advanceTimersByTimeAsync(10);
+        expect(calls.commits).toEqual([[{ topic: 't', partition: 0, offset: '2' }]]);
+        expect(outcome).toBe(rebalancing);
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
+    it('is left to kafkajs when it is not due soon', async () => {
+      jest.useFakeTimers({ now: 0 });
+      try {
+        const { consumer, beat } = stubConsumer();
+        const fa = new FetchAhead(consumer, {
+          maxInFlight: 100,
+          revokeTimeoutMs: 5_000,
+          heartbeatIntervalMs: 1_000,
+          logger: logger(),
+        });
+        beat();
+        await jest.advanceTimersByTimeAsync(500);
+        const heartbeat = jest.fn(async () => undefined);
+        await fa.accept(payload(0, [0], false, heartbeat).p, () => new Promise(() => undefined));
+        expect(Date.now()).toBe(500); // returned without waiting
+        expect(heartbeat).toHaveBeenCalledTimes(1); // only the one every batch starts with
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
+    it('makes a batch that arrives while a revoke is under way return only once it is done', async () => {
+      const { consumer } = stubConsumer();
+      const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 5_000, logger: logger() });
+      const work = deferred();
+      await fa.accept(payload(0, [0]).p, () => work.promise);
+      const revoking = fa.accept(payload(1, [0], false, () => Promise.reject(rebalancing)).p, async () => undefined);
+      void revoking.catch(() => undefined);
+      await flush(); // its heartbeat has met the rebalance
+      let returned = false;
+      void fa.accept(payload(2, [0]).p, async () => undefined).then(() => (returned = true));
+      await flush();
+      expect(returned).toBe(false);
+      work.resolve();
+      await expect(revoking).rejects.toBe(rebalancing);
+      await flush();
+      expect(returned).toBe(true);
+    });
   });
 });

@@ -1,17 +1,30 @@
 import type { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { isRebalancing } from './kafka-errors';
-import { OffsetTracker } from './offset-tracker';
+import { CommitOffsets, OffsetTracker } from './offset-tracker';
 
 /** How often a member that holds kafkajs back (backpressure, a delayed rejoin) heartbeats meanwhile. */
 const KEEP_ALIVE_MS = 1_000;
 const HOLD_POLL_MS = 20;
+/**
+ * How long before kafkajs's next heartbeat falls due an eachBatch stays to send that heartbeat
+ * itself (see heartbeatBeforeReturning). Above the fetch wait, so that a fetch with records comes
+ * along in that window while a stream flows.
+ */
+const HEARTBEAT_LEAD_MS = 100;
+/** kafkajs stamps its last heartbeat just after its HEARTBEAT event: aim a little after it falls due. */
+const HEARTBEAT_SLACK_MS = 2;
 
 export interface FetchAheadOptions {
   /** Records handed over and not yet acknowledged above which fetching stops (resumes below half). */
   maxInFlight: number;
   /** A rebalance: how long this member waits for its work in flight to be committed before it rejoins. */
   revokeTimeoutMs: number;
+  /**
+   * The consumer's heartbeatInterval. When given, an eachBatch that returns while work is in flight
+   * and kafkajs's next heartbeat is due within HEARTBEAT_LEAD_MS waits and sends it itself.
+   */
+  heartbeatIntervalMs?: number;
   logger: Logger;
   /** Called when fetching stops and resumes for backpressure, for metrics. */
   onPaused?: (paused: boolean) => void;
@@ -23,6 +36,17 @@ export interface FetchAheadOptions {
   trimQueued?: () => void;
   /** Drops every queued record: when that wait timed out. */
   abandonQueued?: () => void;
+  /**
+   * Commits the finished offsets instead of `consumer.commitOffsets` (exactly-once mode: a
+   * transaction that carries the outputs and the offsets, TransactionalOutputs.commit).
+   */
+  commit?: CommitOffsets;
+  /** At least this long between two commits (OffsetTracker's minIntervalMs). */
+  commitIntervalMs?: number;
+  /** Called once the partitions were given up on a rebalance, before kafkajs rejoins. */
+  onRevoked?: () => void;
+  /** Awaited before a partition's records are handed over (exactly-once: its producer holds the partition's id). */
+  beforeHandle?: (topic: string, partition: number) => Promise<void>;
 }
 
 /**
@@ -40,6 +64,14 @@ export interface FetchAheadOptions {
  * revokeTimeoutMs) for the rest to be acknowledged and committed, and only then lets kafkajs
  * rejoin, so the partitions' next owners start after the work already done
  * (docs/ARCHITECTURE.md, "Rebalances").
+ *
+ * kafkajs heartbeats on its own too: after each batch and for each empty one, rate-limited to one
+ * per heartbeatInterval by whoever calls first. If its own heartbeat is the one that meets the
+ * rebalance outside an eachBatch, it rejoins at once, before the work in flight is committed, and
+ * the partitions' next owners re-read it (duplicates). So while work is in flight, the heartbeat
+ * that falls due is sent from inside eachBatch wherever possible (heartbeatBeforeReturning): kafkajs
+ * fetches nothing more until every eachBatch of a fetch has returned, so nothing of kafkajs's can
+ * rejoin first.
  */
 export class FetchAhead {
   private readonly tracker: OffsetTracker;
@@ -48,6 +80,8 @@ export class FetchAhead {
   private held = 0;
   private revoking?: Promise<void>;
   private stopped = false;
+  /** When kafkajs last heartbeated successfully (its rate limit counts from then). */
+  private lastBeat = Number.NEGATIVE_INFINITY;
 
   private consumer: Consumer;
 
@@ -57,8 +91,10 @@ export class FetchAhead {
   ) {
     this.consumer = consumer;
     this.tracker = new OffsetTracker(
-      (offsets) => this.consumer.commitOffsets(offsets),
+      options.commit ?? ((offsets) => this.consumer.commitOffsets(offsets)),
       (error) => options.logger.warn(`offset commit failed, will retry: ${(error as Error).message}`),
+      undefined,
+      options.commitIntervalMs,
     );
     this.attach(consumer);
   }
@@ -77,6 +113,9 @@ export class FetchAhead {
         partitions.map((partition) => ({ topic, partition })),
       );
       this.tracker.retain(assigned);
+    });
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      if (consumer === this.consumer) this.lastBeat = Date.now();
     });
   }
 
@@ -97,11 +136,15 @@ export class FetchAhead {
   ): Promise<void> {
     const { batch } = payload;
     // Giving the partitions up: nothing new is taken; kafkajs re-reads from the commit after the rejoin.
-    if (this.revoking || this.stopped) return;
+    // Returning only once that is done keeps kafkajs from rejoining before it (its next heartbeat fails).
+    if (this.revoking) return this.revoking;
+    if (this.stopped) return;
     await this.heartbeatOrRevoke(payload);
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
     if (payload.isStale() || batch.messages.length === 0) return;
+    await this.options.beforeHandle?.(topic, partition);
+    if (this.revoking || this.stopped || payload.isStale()) return;
     // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
     const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
     if (fresh.length > 0) {
@@ -133,6 +176,23 @@ export class FetchAhead {
     // Moves the fetch position past this batch; the tracker makes it durable once it is done.
     payload.resolveOffset(batch.lastOffset());
     await this.holdWhileFull(payload);
+    await this.heartbeatBeforeReturning(payload);
+  }
+
+  /**
+   * kafkajs heartbeats right after each eachBatch returns (and on each empty fetch) if the interval
+   * has passed. While work is in flight, a heartbeat due within HEARTBEAT_LEAD_MS is therefore sent
+   * from here instead, after waiting for it to fall due: a rebalance it meets is handled here
+   * (commit, then rejoin), and kafkajs's own next call finds the interval not yet passed.
+   */
+  private async heartbeatBeforeReturning(payload: EachBatchPayload): Promise<void> {
+    const interval = this.options.heartbeatIntervalMs;
+    if (interval === undefined || this.revoking || this.stopped || this.tracker.idle) return;
+    const dueIn = this.lastBeat + interval - Date.now();
+    if (dueIn > HEARTBEAT_LEAD_MS) return;
+    if (dueIn > -HEARTBEAT_SLACK_MS) await sleep(dueIn + HEARTBEAT_SLACK_MS);
+    if (this.revoking || this.stopped) return;
+    await this.heartbeatOrRevoke(payload);
   }
 
   private async heartbeatOrRevoke(payload: EachBatchPayload): Promise<void> {
@@ -154,6 +214,7 @@ export class FetchAhead {
       const keepAlive = setInterval(() => void heartbeat?.().catch(() => undefined), KEEP_ALIVE_MS);
       const complete = await this.settle(this.options.revokeTimeoutMs).finally(() => clearInterval(keepAlive));
       this.tracker.clear();
+      this.options.onRevoked?.();
       this.options.logger.log(
         `rebalance: in-flight work ${complete ? 'committed' : 'not all committed'} in ${Date.now() - started} ms; rejoining`,
       );
@@ -202,7 +263,7 @@ export class FetchAhead {
     try {
       let lastBeat = Date.now();
       while (this.inFlight > this.options.maxInFlight / 2 && !this.revoking && !this.stopped) {
-        await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+        await sleep(HOLD_POLL_MS);
         if (Date.now() - lastBeat >= KEEP_ALIVE_MS) {
           lastBeat = Date.now();
           await this.heartbeatOrRevoke(payload);
@@ -213,3 +274,5 @@ export class FetchAhead {
     }
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -61,3 +61,9 @@ export function isAccessDenied(error: unknown): boolean {
   }
   return false;
 }
+
+/** Some error type in the error's chain satisfies `test`. */
+export function chainHas(error: unknown, test: (type: string) => boolean): boolean {
+  for (const e of chain(error)) if (e.type && test(e.type)) return true;
+  return false;
+}

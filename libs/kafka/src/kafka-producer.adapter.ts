@@ -11,7 +11,7 @@ interface PendingSend {
 }
 
 // Below the broker's default message.max.bytes (1 MiB), so a coalesced request is never refused as too large.
-const MAX_REQUEST_BYTES = 512 * 1024;
+export const MAX_REQUEST_BYTES = 512 * 1024;
 
 // Errors after which the broker will refuse every later sequence number of this producer id.
 const FENCED =
@@ -144,7 +144,8 @@ function sizeOf(send: PendingSend): number {
   return bytes;
 }
 
-function messageSize(m: Message): number {
+/** A message's size on the wire, roughly: value, key, headers and the record's overhead. */
+export function messageSize(m: Message): number {
   let bytes = byteLength(m.value) + byteLength(m.key) + 64; // + record overhead
   for (const [name, value] of Object.entries(m.headers ?? {})) {
     bytes += Buffer.byteLength(name) + (Array.isArray(value) ? value : [value]).reduce((n, v) => n + byteLength(v), 0);

@@ -11,6 +11,13 @@ export const DLQ_HEADERS = {
   truncated: 'dlq.truncated',
 } as const;
 
+/**
+ * Where a record's answer goes besides the output topic (as Spring's ReplyingKafkaTemplate names it):
+ * a gateway's sync /predict sets them, the stages carry them on (libs/stage, reply-route.ts).
+ */
+export const REPLY_TOPIC_HEADER = 'reply-topic';
+export const REPLY_PARTITION_HEADER = 'reply-partition';
+
 export const dlqTopicFor = (topic: string): string => `${topic}.dlq`;
 
 /** Nest injection token for the shared kafkajs client. */

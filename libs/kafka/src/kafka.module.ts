@@ -25,12 +25,14 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    const { raw, tokenized, predictions, partitions, replicationFactor } = this.config.topics;
+    const { raw, tokenized, predictions, partitions, replicationFactor, replies, replyPartitions } = this.config.topics;
     const brokers = this.config.kafka.brokers.join(',');
     this.ready = retry(
       async () => {
         if (this.config.kafka.createTopics) {
           await ensureTopics(this.kafka, [raw, tokenized, predictions], partitions, replicationFactor);
+          // Replies are copies of predictions: nothing consumes them as a stage, so they have no DLQ.
+          await ensureTopics(this.kafka, [replies], replyPartitions, replicationFactor, { dlq: false });
         }
         await this.producer.connect();
       },

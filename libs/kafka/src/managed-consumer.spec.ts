@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { FakeConsumer, fakeKafka } from '@app/testing';
 import type { ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
-import { ManagedConsumer } from './managed-consumer';
+import { ManagedConsumer, ManagedConsumerOptions } from './managed-consumer';
+import type { MemberLedger } from './member-ledger';
 
 const quiet = () => {
   const logger = new Logger('test');
@@ -12,7 +13,7 @@ const flush = async () => {
   for (let i = 0; i < 5; i++) await Promise.resolve();
 };
 
-function setup(restartMaxBackoffMs = 2_000) {
+function setup(restartMaxBackoffMs = 2_000, staleMembers?: ManagedConsumerOptions['staleMembers']) {
   let now = 0;
   const { kafka, consumers } = fakeKafka();
   // Hooks into each new consumer as it is created, before the manager calls it.
@@ -33,6 +34,7 @@ function setup(restartMaxBackoffMs = 2_000) {
     session,
     healthWindowMs: 3_000,
     restartMaxBackoffMs,
+    staleMembers,
     logger: quiet(),
     now: () => now,
   });
@@ -196,5 +198,73 @@ describe('ManagedConsumer', () => {
     void managed.stop().then(() => (stopped = true));
     await jest.advanceTimersByTimeAsync(20_050);
     expect(stopped).toBe(true);
+  });
+
+  describe('the member a former consumer left behind', () => {
+    function ledger(previous?: string): MemberLedger & { remembered: string[] } {
+      const remembered: string[] = [];
+      return { remembered, previous: () => previous, remember: (id) => void remembered.push(id) };
+    }
+
+    it('is removed from the group before the first join, and each member id joined is recorded', async () => {
+      const order: string[] = [];
+      const book = ledger('dead-member');
+      const remove = jest.fn(async (groupId: string, memberId: string) => {
+        order.push(`remove ${groupId} ${memberId}`);
+        return true;
+      });
+      const { managed, consumers } = setup(2_000, { ledger: book, remove, timeoutMs: 1_000 });
+      managed.start();
+      await flush();
+      expect(consumers).toHaveLength(1);
+      expect(order).toEqual(['remove g dead-member']);
+      expect(consumers[0].connect).toHaveBeenCalled();
+      consumers[0].emit('group_join', { memberId: 'me-1', memberAssignment: {} });
+      expect(book.remembered).toEqual(['me-1']);
+      await managed.stop();
+    });
+
+    it("after a crash, the crashed consumer's member is removed before the fresh consumer joins", async () => {
+      jest.useFakeTimers();
+      const remove = jest.fn(async () => true);
+      const { managed, consumers } = setup(2_000, { ledger: ledger(), remove, timeoutMs: 1_000 });
+      managed.start();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(remove).not.toHaveBeenCalled(); // nothing left behind at the first start
+      consumers[0].emit('group_join', { memberId: 'me-1', memberAssignment: {} });
+      consumers[0].emit('crash', { error: new Error('boom') });
+      await jest.advanceTimersByTimeAsync(300);
+      expect(remove).toHaveBeenCalledWith('g', 'me-1');
+      expect(consumers).toHaveLength(2);
+      await managed.stop();
+    });
+
+    it('can remove it ahead of start(), which then waits for that removal rather than sending another', async () => {
+      jest.useFakeTimers();
+      let finish!: (removed: boolean) => void;
+      const remove = jest.fn(() => new Promise<boolean>((resolve) => (finish = resolve)));
+      const { managed, consumers } = setup(2_000, { ledger: ledger('dead'), remove, timeoutMs: 1_000 });
+      void managed.removeStaleMemberNow();
+      managed.start();
+      await jest.advanceTimersByTimeAsync(100);
+      expect(consumers).toHaveLength(0);
+      finish(true);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(consumers).toHaveLength(1);
+      expect(remove).toHaveBeenCalledTimes(1);
+      await managed.stop();
+    });
+
+    it('joins anyway when the removal fails or does not answer in time', async () => {
+      jest.useFakeTimers();
+      const remove = jest.fn(() => new Promise<boolean>(() => undefined));
+      const { managed, consumers } = setup(2_000, { ledger: ledger('dead'), remove, timeoutMs: 1_000 });
+      managed.start();
+      await jest.advanceTimersByTimeAsync(999);
+      expect(consumers).toHaveLength(0);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(consumers).toHaveLength(1);
+      await managed.stop();
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { backoffFor, errorMessage } from '@app/common';
 import type { Consumer, ConsumerConfig, ConsumerRunConfig, Kafka } from 'kafkajs';
+import type { MemberLedger } from './member-ledger';
 
 /** What a consumer reports for readiness (docs/ARCHITECTURE.md, "Readiness"). */
 export interface ConsumerHealth {
@@ -20,6 +21,16 @@ export interface ManagedConsumerOptions {
   session: (consumer: Consumer) => Omit<ConsumerRunConfig, 'autoCommit'> & { autoCommit?: boolean };
   healthWindowMs: number;
   restartMaxBackoffMs: number;
+  /**
+   * Removes the member a killed process (or a crashed consumer of this one) left in the group before
+   * joining, so that the rebalance does not wait for its session timeout (docs/ARCHITECTURE.md, "Restarts").
+   */
+  staleMembers?: {
+    ledger: MemberLedger;
+    remove: (groupId: string, memberId: string) => Promise<boolean>;
+    /** How long joining may wait for the removal; past it, the stale member times out as before. */
+    timeoutMs: number;
+  };
   /** How long a fresh consumer may take to join its group before it is abandoned for another
    * (default: rebalance timeout + session timeout + 10 s). */
   joinTimeoutMs?: number;
@@ -76,6 +87,12 @@ export class ManagedConsumer {
   private restartTimer?: NodeJS.Timeout;
   private joinWatchdog?: NodeJS.Timeout;
   private starting?: Promise<void>;
+  /** Removing a stale member before the next instance is created. */
+  private launching = false;
+  /** The member to remove before the next join: a former process's, then a crashed consumer's. */
+  private staleMemberId?: string;
+  private lastMemberId?: string;
+  private removingStale?: Promise<void>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -83,6 +100,7 @@ export class ManagedConsumer {
   ) {
     this.logger = options.logger ?? new Logger(`consumer ${options.groupId}`);
     this.now = options.now ?? Date.now;
+    this.staleMemberId = options.staleMembers?.ledger.previous();
     const session = options.consumer.sessionTimeout ?? KAFKAJS_SESSION_TIMEOUT_MS;
     // A join legitimately waits up to the rebalance timeout for the group's other members.
     this.joinTimeoutMs =
@@ -105,12 +123,26 @@ export class ManagedConsumer {
 
   /** Starts in the background; failures to connect are retried like crashes. */
   start(): void {
-    if (this.stopped || this.current) return;
+    if (this.stopped || this.current || this.launching) return;
     this.launch();
   }
 
-  /** A fresh kafkajs consumer becomes the current one, whatever became of the last. */
   private launch(): void {
+    this.starting = this.launchOnce();
+  }
+
+  /** A fresh kafkajs consumer becomes the current one, whatever became of the last. */
+  private async launchOnce(): Promise<void> {
+    if (this.removingStale || (this.staleMemberId && this.options.staleMembers)) {
+      this.launching = true;
+      try {
+        await this.removeStaleMemberNow();
+      } finally {
+        this.removingStale = undefined;
+        this.launching = false;
+      }
+      if (this.stopped) return;
+    }
     const consumer = this.kafka.consumer({
       ...this.options.consumer,
       groupId: this.options.groupId,
@@ -133,6 +165,8 @@ export class ManagedConsumer {
     consumer.on(events.HEARTBEAT, contact);
     consumer.on(events.COMMIT_OFFSETS, contact);
     consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      // Remembered even for an abandoned instance: should it crash, a restart removes it first.
+      if (isCurrent()) this.rememberMember(payload.memberId);
       if (!isCurrent()) {
         // An abandoned instance that got there after all must not hold partitions: let it go.
         void within(consumer.disconnect(), this.disconnectTimeoutMs, 'abandoned consumer disconnect').catch(
@@ -161,7 +195,7 @@ export class ManagedConsumer {
       this.member = false;
       this.scheduleRestart(consumer, payload.error);
     });
-    this.starting = this.connectAndRun(consumer).catch((error: unknown) => this.scheduleRestart(consumer, error));
+    await this.connectAndRun(consumer).catch((error: unknown) => this.scheduleRestart(consumer, error));
   }
 
   private async connectAndRun(consumer: Consumer): Promise<void> {
@@ -187,6 +221,42 @@ export class ManagedConsumer {
     step('running');
   }
 
+  /**
+   * Removes the member a former process left behind now, ahead of start() (which waits for it), so
+   * that the removal overlaps the rest of the boot.
+   */
+  removeStaleMemberNow(): Promise<void> {
+    return (this.removingStale ??= this.removeStaleMember());
+  }
+
+  /** A LeaveGroup for the member left behind, bounded in time; a failure only costs the wait it saves. */
+  private async removeStaleMember(): Promise<void> {
+    const stale = this.options.staleMembers;
+    const memberId = this.staleMemberId;
+    this.staleMemberId = undefined;
+    if (!stale || !memberId) return;
+    try {
+      const removed = await within(stale.remove(this.options.groupId, memberId), stale.timeoutMs, 'the removal');
+      this.logger.log(
+        removed
+          ? `removed member ${memberId}, left behind by a former consumer, from ${this.options.groupId}`
+          : `member ${memberId} of a former consumer had already left ${this.options.groupId}`,
+      );
+    } catch (error) {
+      this.logger.warn(`could not remove former member ${memberId} (${errorMessage(error)}); it will time out`);
+    }
+  }
+
+  private rememberMember(memberId: string): void {
+    // A crash of this consumer leaves this member behind: the restart removes it first.
+    this.lastMemberId = memberId;
+    try {
+      this.options.staleMembers?.ledger.remember(memberId);
+    } catch (error) {
+      this.logger.warn(`could not record member id: ${errorMessage(error)}`);
+    }
+  }
+
   private scheduleRestart(consumer: Consumer, error: unknown): void {
     if (this.stopped || consumer !== this.current || this.restarting) return;
     this.restarting = true;
@@ -194,6 +264,8 @@ export class ManagedConsumer {
     clearTimeout(this.joinWatchdog);
     const wait = backoffFor(this.failures++, RESTART_INITIAL_BACKOFF_MS, this.options.restartMaxBackoffMs);
     this.logger.warn(`consumer stopped (${errorMessage(error)}); restarting in ${wait} ms`);
+    this.staleMemberId = this.lastMemberId;
+    this.lastMemberId = undefined;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       // A disconnect that hangs must not hold the restart back: the old instance is abandoned.

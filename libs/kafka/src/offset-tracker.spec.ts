@@ -126,4 +126,28 @@ describe('OffsetTracker', () => {
     expect(retrying.inFlight).toBe(0);
     retrying.stop();
   });
+
+  it('with a commit interval, coalesces what finishes within it into the next commit', async () => {
+    const spaced: TopicPartitionOffsetAndMetadata[][] = [];
+    const slow = new OffsetTracker(
+      async (offsets) => {
+        spaced.push(offsets);
+      },
+      undefined,
+      500,
+      200,
+    );
+    try {
+      for (let i = 0; i < 3; i++) slow.track('t', 0, String(i * 10), String(i * 10 + 9), Promise.resolve(), noFailure);
+      await flush();
+      // The first commit goes at once; the two chunks finished right after wait for the interval.
+      expect(spaced.map((c) => c[0].offset)).toEqual(['10']);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(spaced).toHaveLength(1);
+      await slow.drained();
+      expect(spaced.map((c) => c[0].offset)).toEqual(['10', '30']);
+    } finally {
+      slow.stop();
+    }
+  });
 });

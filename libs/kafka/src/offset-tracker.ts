@@ -41,11 +41,18 @@ export class OffsetTracker {
   private retryTimer?: NodeJS.Timeout;
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  private intervalTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly commit: CommitOffsets,
     private readonly onCommitError: (error: unknown) => void = () => undefined,
     private readonly retryMs = 500,
+    /**
+     * At least this long between the starts of two commits (0: commit as soon as an offset moves).
+     * Exactly-once mode commits a transaction each time: this is its size/latency trade-off.
+     */
+    private readonly minIntervalMs = 0,
   ) {}
 
   /** Offsets in flight or waiting for their commit. */
@@ -53,6 +60,11 @@ export class OffsetTracker {
     let n = 0;
     for (const p of this.partitions.values()) n += p.chunks.length;
     return n;
+  }
+
+  /** Nothing running and nothing waiting for its commit. */
+  get idle(): boolean {
+    return this.isIdle();
   }
 
   /** True when this offset was already handed over and is still ours to finish (a re-fetch after a rejoin). */
@@ -130,6 +142,7 @@ export class OffsetTracker {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.intervalTimer);
   }
 
   private advance(state: PartitionState): void {
@@ -148,6 +161,14 @@ export class OffsetTracker {
       this.dirty = true;
       return;
     }
+    const wait = this.lastCommitAt + this.minIntervalMs - Date.now();
+    if (wait > 0) {
+      this.intervalTimer ??= setTimeout(() => {
+        this.intervalTimer = undefined;
+        this.flush();
+      }, wait);
+      return;
+    }
     const offsets: TopicPartitionOffsetAndMetadata[] = [];
     const sent: [PartitionState, bigint][] = [];
     for (const state of this.partitions.values()) {
@@ -159,6 +180,7 @@ export class OffsetTracker {
       this.notifyIdle();
       return;
     }
+    this.lastCommitAt = Date.now();
     this.committing = this.commit(offsets).then(
       () => {
         for (const [state, offset] of sent) if (state.pending === offset) state.pending = undefined;

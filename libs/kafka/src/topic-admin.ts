@@ -76,12 +76,15 @@ export async function ensureTopics(
   topics: string[],
   partitions: number,
   replicationFactor?: number,
+  { dlq = true }: { dlq?: boolean } = {},
 ): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const wanted = [...new Set(topics.flatMap((t) => [t, dlqTopicFor(t)]))].filter((t) => !existing.has(t));
+    const wanted = [...new Set(topics.flatMap((t) => (dlq ? [t, dlqTopicFor(t)] : [t])))].filter(
+      (t) => !existing.has(t),
+    );
     if (wanted.length === 0) return;
     const replication = chooseReplication(await describeReplication(admin), replicationFactor);
     await admin.createTopics({

@@ -36,6 +36,8 @@ export class MetricsService {
   readonly consumerLag: Gauge<'group' | 'topic' | 'partition'>;
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly warningsSuppressed: Counter<'reason'>;
+  readonly replyFetchedRecords: Counter;
+  readonly replyFetchedBytes: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -152,6 +154,16 @@ export class MetricsService {
       name: 'log_warnings_suppressed_total',
       help: 'Warnings about bad input not logged because of the per-reason rate limit.',
       labelNames: ['reason'],
+      registers,
+    });
+    this.replyFetchedRecords = new Counter({
+      name: 'gateway_reply_fetched_records_total',
+      help: "Records the gateway's reply listener fetched, its own replies and any others.",
+      registers,
+    });
+    this.replyFetchedBytes = new Counter({
+      name: 'gateway_reply_fetched_bytes_total',
+      help: "Bytes (key, value and headers) of the records the gateway's reply listener fetched.",
       registers,
     });
   }

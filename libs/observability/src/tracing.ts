@@ -31,6 +31,8 @@ const headerGetter: TextMapGetter<HeaderCarrier> = {
 };
 
 let provider: BasicTracerProvider | undefined;
+/** Whether spans leave the process: without an exporter their attributes are never read, so none are set. */
+let exporting = false;
 
 /**
  * Registers the process's tracer provider and the W3C trace-context propagator. The provider always
@@ -43,6 +45,7 @@ export function initTracing(serviceName: string, env: NodeJS.ProcessEnv = proces
   if (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
     spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
   }
+  exporting = spanProcessors.length > 0;
   provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? serviceName }),
     spanProcessors,
@@ -89,12 +92,15 @@ export class StageTracer {
       `${this.stage} process`,
       {
         kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.destination.name': attributes.topic,
-          'messaging.destination.partition.id': String(attributes.partition),
-          'messaging.kafka.offset': attributes.offset,
-        },
+        // Per record, the attributes cost more than the span itself (checked one by one by the SDK).
+        attributes: exporting
+          ? {
+              'messaging.system': 'kafka',
+              'messaging.destination.name': attributes.topic,
+              'messaging.destination.partition.id': String(attributes.partition),
+              'messaging.kafka.offset': attributes.offset,
+            }
+          : undefined,
       },
       extractContext(headers),
     );

@@ -7,3 +7,4 @@ export * from './pipelines';
 export * from './stage-runtime';
 export * from './stage.module';
 export * from './stage.types';
+export * from './reply-route';

@@ -1,11 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { readDlqHeaders } from '@app/kafka';
-import { brokerDown, FakeClock, FakeProducer, messageTooLarge } from '@app/testing';
+import { AbandonedError, TransactionalOutputs } from '@app/kafka';
+import { brokerDown, FakeClock, FakeProducer, FakeTransactionBroker, messageTooLarge } from '@app/testing';
 import { OutputWriter, Source } from './output-writer';
 
 const quiet = () => {
   const logger = new Logger('test');
   jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  jest.spyOn(logger, 'log').mockImplementation(() => undefined);
   jest.spyOn(logger, 'error').mockImplementation(() => undefined);
   return logger;
 };
@@ -94,5 +96,78 @@ describe('OutputWriter', () => {
     const { writer } = setup(producer);
     writer.stop();
     await expect(writer.write('tokenized', [msg('a')], [source(0)])).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
+describe('OutputWriter in exactly-once mode', () => {
+  function transactional() {
+    const broker = new FakeTransactionBroker();
+    const logger = quiet();
+    const outputs = new TransactionalOutputs({
+      groupId: 'g-preprocessor',
+      createProducer: (id) => broker.producer(id),
+      logger,
+      onFenced: () => undefined,
+    });
+    const producer = new FakeProducer();
+    const writer = new OutputWriter(producer.asAdapter(), {
+      stage: 'preprocessor',
+      dlqTopic: 'raw.dlq',
+      dlqTruncatedValueBytes: 16,
+      logger,
+      clock: new FakeClock(),
+      transactional: outputs,
+      maxMessageBytes: 4_096,
+    });
+    outputs.assign([{ topic: 'raw', partition: 2 }]);
+    const claimed = (offset: number) => {
+      const s = source(offset);
+      outputs.claimFor('raw', 2)!.add(s);
+      return s;
+    };
+    return { broker, outputs, producer, writer, claimed };
+  }
+
+  it('stages outputs and DLQ copies; they appear, with the offset, only when the transaction commits', async () => {
+    const { broker, outputs, producer, writer, claimed } = transactional();
+    await writer.write('tokenized', [msg('a')], [claimed(0)]);
+    await writer.deadLetter(claimed(1), new Error('not avro'));
+    // Nothing through the idempotent producer, nothing visible yet.
+    expect(producer.sent).toEqual([]);
+    expect(broker.committed('tokenized')).toEqual([]);
+
+    await outputs.commit([{ topic: 'raw', partition: 2, offset: '2' }]);
+    expect(broker.committed('tokenized').map((m) => m.key)).toEqual(['a']);
+    const [dead] = broker.committed('raw.dlq');
+    expect(readDlqHeaders(dead.headers)).toMatchObject({
+      stage: 'preprocessor',
+      offset: '1',
+      errorMessage: 'not avro',
+    });
+    expect(broker.committedOffset('g-preprocessor', 'raw', 2)).toBe('2');
+    const committed = broker.transactions.filter((t) => t.state === 'committed' && t.messages.length > 0);
+    expect(committed).toHaveLength(1);
+  });
+
+  it("rejects with AbandonedError a record whose partition is no longer this instance's", async () => {
+    const { outputs, writer, claimed } = transactional();
+    const s = claimed(0);
+    outputs.assign([]);
+    await expect(writer.write('tokenized', [msg('a')], [s])).rejects.toBeInstanceOf(AbandonedError);
+    await expect(writer.deadLetter(s, new Error('x'))).rejects.toBeInstanceOf(AbandonedError);
+  });
+
+  it('sends an output over the broker limit to the DLQ, and a DLQ copy over it truncated, never failing the transaction', async () => {
+    const { broker, outputs, writer, claimed } = transactional();
+    const huge = { key: 'h', value: Buffer.alloc(10_000, 1) };
+    await writer.write('tokenized', [huge, msg('ok')], [claimed(0), claimed(1)]);
+    await writer.deadLetter(claimed(2), new Error('bad'));
+    await outputs.commit([{ topic: 'raw', partition: 2, offset: '3' }]);
+    expect(broker.committed('tokenized').map((m) => m.key)).toEqual(['ok']);
+    const dead = broker.committed('raw.dlq').map((m) => readDlqHeaders(m.headers));
+    expect(dead).toEqual([
+      expect.objectContaining({ offset: '0', errorClass: 'RecordTooLargeError' }),
+      expect.objectContaining({ offset: '2', errorMessage: 'bad' }),
+    ]);
   });
 });

@@ -2,11 +2,14 @@ import { Logger } from '@nestjs/common';
 import { errorMessage, retry } from '@app/common';
 import type { Clock } from '@app/config';
 import {
+  AbandonedError,
   isRecordRejected,
   kafkaErrorType,
   KafkaProducerAdapter,
+  messageSize,
   OriginalMessage,
   toDlqMessage,
+  TransactionalOutputs,
   truncatedDlqMessage,
 } from '@app/kafka';
 import { MetricsService, traceIdFromHeaders, WarningLimiter } from '@app/observability';
@@ -26,6 +29,16 @@ export interface OutputWriterOptions {
   logger: Logger;
   clock: Clock;
   metrics?: MetricsService;
+  /**
+   * Exactly-once mode: outputs and DLQ copies are staged here, keyed by the input offset they derive
+   * from, and produced in the transaction that commits that offset. A write then resolves once staged.
+   */
+  transactional?: TransactionalOutputs;
+  /**
+   * Exactly-once mode: the broker's max.message.bytes. A record over it would make its transaction
+   * fail again at every retry, so it is handled before staging, as the broker's refusal is otherwise.
+   */
+  maxMessageBytes?: number;
 }
 
 const MAX_PRODUCE_BACKOFF_MS = 5_000;
@@ -65,6 +78,16 @@ export class OutputWriter {
 
   /** Produces `messages[i]`, derived from `sources[i]`, onto `topic`. */
   async write(topic: string, messages: Message[], sources: Source[]): Promise<void> {
+    if (this.options.transactional) {
+      const dead: Promise<void>[] = [];
+      messages.forEach((message, i) => {
+        const tooLarge = this.overLimit(message);
+        if (tooLarge) dead.push(this.deadLetter(sources[i], tooLarge));
+        else this.stage(sources[i], topic, [message]);
+      });
+      await Promise.all(dead);
+      return;
+    }
     try {
       await this.send(topic, messages);
     } catch (error) {
@@ -100,6 +123,26 @@ export class OutputWriter {
       { stage, topic: source.topic, partition: source.partition, error: reason },
       clock.now(),
     );
+    if (this.options.transactional) {
+      // Sent in the transaction that commits its input offset; cut to its first bytes if over the limit.
+      let staged = copy;
+      if (this.overLimit(copy)) {
+        staged = truncatedDlqMessage(copy, this.options.dlqTruncatedValueBytes);
+        metrics?.dlqTruncated.inc({ stage });
+      }
+      if (this.overLimit(staged)) {
+        logger.error({
+          msg: `skipping ${where}: even its truncated DLQ copy is over KAFKA_MAX_MESSAGE_BYTES`,
+          ...about,
+        });
+        metrics?.dlqSkipped.inc({ stage });
+        this.stage(source, dlqTopic, []);
+        return;
+      }
+      this.stage(source, dlqTopic, [staged]);
+      metrics?.deadLettered.inc({ stage, reason: reasonClass });
+      return;
+    }
     try {
       await this.send(dlqTopic, [copy]);
       metrics?.deadLettered.inc({ stage, reason: reasonClass });
@@ -123,6 +166,23 @@ export class OutputWriter {
       });
       metrics?.dlqSkipped.inc({ stage });
     }
+  }
+
+  /** Exactly-once mode: the error a record over the broker's limit would meet, if it is over. */
+  private overLimit(message: Message): Error | undefined {
+    const limit = this.options.maxMessageBytes;
+    const size = messageSize(message);
+    if (limit === undefined || size <= limit) return undefined;
+    return Object.assign(new Error(`record of about ${size} bytes is over KAFKA_MAX_MESSAGE_BYTES (${limit})`), {
+      name: 'RecordTooLargeError',
+      type: 'MESSAGE_TOO_LARGE',
+    });
+  }
+
+  private stage(source: Source, topic: string, messages: Message[]): void {
+    if (!this.options.transactional!.stage(source, topic, messages))
+      // The partition was given up: its next owner reads the record again from the committed offset.
+      throw new AbandonedError(`${source.topic}[${source.partition}] is no longer assigned`);
   }
 
   private send(topic: string, messages: Message[]): Promise<void> {

@@ -12,19 +12,27 @@ const quiet = () => {
   jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
   return logger;
 };
+const route = (topic: string, partition: string) => ({
+  'reply-topic': Buffer.from(topic),
+  'reply-partition': Buffer.from(partition),
+});
 const all = (replies: Promise<void>[]) => Promise.all(replies).then(() => undefined);
 const flush = async () => {
   for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 };
 
-function decoded<K extends 'raw' | 'tokenized'>(record: K extends 'raw' ? RawText : TokenizedText, offset: number) {
+function decoded<K extends 'raw' | 'tokenized'>(
+  record: K extends 'raw' ? RawText : TokenizedText,
+  offset: number,
+  headers: Record<string, Buffer> = {},
+) {
   const inbound = {
     topic: 'in',
     partition: 0,
     offset: String(offset),
     key: Buffer.from(record.id),
     value: Buffer.from('bytes'),
-    headers: {},
+    headers,
     decoded: { ok: true, record },
   } as unknown as InboundRecord<K>;
   const span = new StageTracer('test').startRecord({}, { topic: 'in', partition: 0, offset: String(offset) });
@@ -82,6 +90,21 @@ describe('RecordPipeline', () => {
       errorMessage: 'cannot tokenize',
     });
     expect(await metrics.render()).toContain('stage_records_out_total{stage="preprocessor"} 1');
+  });
+
+  it("carries the input's reply route onto its output next to its own traceparent, and writes no reply itself", async () => {
+    const { producer, ctx } = await context('tokenized', 'preprocessor');
+    const pipeline = new RecordPipeline(handler, ctx);
+    const routed = decoded<'raw'>(rawText(), 0, route('replies', '1'));
+    const plain = decoded<'raw'>(rawText(), 1, {
+      traceparent: Buffer.from('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'),
+    });
+    await all(pipeline.submit([routed, plain]));
+    const [out, plainOut] = producer.messages('out');
+    expect(out.headers).toMatchObject({ 'reply-topic': 'replies', 'reply-partition': '1' });
+    expect(String(out.headers?.traceparent).split('-')[1]).toBe(routed.span.spanContext().traceId);
+    expect(Object.keys(plainOut.headers ?? {})).toEqual(['traceparent']);
+    expect(producer.messages('replies')).toHaveLength(0);
   });
 });
 
@@ -160,6 +183,39 @@ describe('BatchPipeline', () => {
     expect(text).toContain(`batch_padded_tokens_sum{stage="inference"} ${2 * inputs[0].record.inputIds.length}`);
     expect(text).toContain('stage_records_out_total{stage="inference"} 2');
     expect(text).toMatch(/^pipeline_end_to_end_seconds_count 2$/m);
+  });
+
+  it('with replies on, also writes each routed output to its partition of the replies topic, and only then answers', async () => {
+    const { producer, ctx } = await context('prediction', 'inference');
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(
+      handler,
+      { ...limits, maxSize: 3 },
+      { ...ctx, replies: { topic: 'replies', partitions: 4 } },
+    );
+    const routed = decoded<'tokenized'>(tokenizedText(), 0, route('replies', '3'));
+    const plain = decoded<'tokenized'>(tokenizedText(), 1);
+    const elsewhere = decoded<'tokenized'>(tokenizedText(), 2, route('raw', '0'));
+    let repliesDown = true;
+    producer.failWith((topic) => (topic === 'replies' && repliesDown ? new Error('leader not available') : undefined));
+    let answered = false;
+    const done = all(pipeline.submit([routed, plain, elsewhere])).then(() => (answered = true));
+    await flush();
+    runs[0].finish();
+    await flush();
+    // The predictions are acknowledged; the reply is not yet: the record is not answered (not committed).
+    expect(producer.messages('out')).toHaveLength(3);
+    expect(answered).toBe(false);
+    repliesDown = false;
+    await done;
+    const replies = producer.sent.filter((s) => s.topic === 'replies').flatMap((s) => s.messages);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatchObject({ key: routed.record.id, partition: 3 });
+    const prediction = producer.messages('out').find((m) => m.key === routed.record.id)!;
+    expect(replies[0].value).toEqual(prediction.value);
+    expect(String(replies[0].headers?.traceparent)).toBe(String(prediction.headers?.traceparent));
+    // The route is spent: neither the prediction nor the reply carries it on.
+    expect(Object.keys(prediction.headers ?? {})).toEqual(['traceparent']);
   });
 
   it('dead-letters what the handler rejects, before batching', async () => {

@@ -6,6 +6,7 @@ import type { Span } from '@opentelemetry/api';
 import { Batcher, BatchLimits } from './batching/batcher';
 import type { Message } from 'kafkajs';
 import type { OutputWriter, Source } from './output-writer';
+import { replyDestination, replyHeaders, ReplyTopic } from './reply-route';
 import type { BatchHandler, RecordHandler } from './stage.types';
 
 /** A decoded input record with where it came from. */
@@ -37,6 +38,37 @@ interface PipelineContext<Out extends RecordKind> {
   clock: Clock;
   /** Observe createdAt → now for every acknowledged output (the last stage: end-to-end latency). */
   endToEnd?: boolean;
+  /** The last stage: also write each output to the reply destination its input names (reply-route.ts). */
+  replies?: ReplyTopic;
+}
+
+/**
+ * An output's headers: this stage's span as its traceparent, and its input's reply route carried on
+ * to the next stage. The stage that answers (replies on) drops the route: it is spent.
+ */
+const outputHeaders = (ctx: { replies?: ReplyTopic }, inbound: Source, span: Span) =>
+  ctx.replies ? traceHeaders(span) : { ...replyHeaders(inbound.headers), ...traceHeaders(span) };
+
+/** Writes the outputs onto the output topic and, where their inputs ask for one, their replies. */
+function writeOutputs<Out extends RecordKind>(
+  ctx: PipelineContext<Out>,
+  messages: Message[],
+  sources: Source[],
+): Promise<void> {
+  const written = ctx.writer.write(ctx.outputTopic, messages, sources);
+  const { replies } = ctx;
+  if (!replies) return written;
+  const answers: Message[] = [];
+  const answered: Source[] = [];
+  messages.forEach((message, i) => {
+    const to = replyDestination(sources[i].headers, replies);
+    if (!to) return;
+    answers.push({ ...message, partition: to.partition });
+    answered.push(sources[i]);
+  });
+  if (answers.length === 0) return written;
+  // Both in flight at once: the producer puts them in one request.
+  return Promise.all([written, ctx.writer.write(replies.topic, answers, answered)]).then(() => undefined);
 }
 
 /** createdAt (ms) of an output record, when it has one. */
@@ -53,13 +85,13 @@ export class RecordPipeline<In extends RecordKind, Out extends RecordKind> imple
   ) {}
 
   submit(records: Decoded<In>[]): Promise<void>[] {
-    const { serializer, writer, outputTopic, metrics, stage } = this.ctx;
+    const { serializer, writer, metrics, stage } = this.ctx;
     const messages: Message[] = [];
     const sources: Source[] = [];
     const outcomes: (Promise<void> | undefined)[] = [];
     for (const { inbound, record, span } of records) {
       try {
-        messages.push(serializer.serialize(this.handler.handle(record), traceHeaders(span)));
+        messages.push(serializer.serialize(this.handler.handle(record), outputHeaders(this.ctx, inbound, span)));
         sources.push(inbound);
         outcomes.push(undefined);
       } catch (error) {
@@ -67,7 +99,7 @@ export class RecordPipeline<In extends RecordKind, Out extends RecordKind> imple
       }
     }
     // One produce for the fetched chunk's outputs: the producer coalesces it with the other partitions'.
-    const written = writer.write(outputTopic, messages, sources).then(() => {
+    const written = writeOutputs(this.ctx, messages, sources).then(() => {
       metrics.recordsOut.inc({ stage }, messages.length);
     });
     return outcomes.map((outcome) => outcome ?? written);
@@ -160,7 +192,7 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
   }
 
   private async run(batch: Entry<In>[]): Promise<void> {
-    const { serializer, writer, outputTopic, metrics, clock, stage, tracer } = this.ctx;
+    const { serializer, writer, metrics, clock, stage, tracer } = this.ctx;
     const batchSpan = tracer.startBatch(batch.map((e) => e.span));
     const started = clock.now();
     let outputs: RecordTypes[Out][];
@@ -178,13 +210,13 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
     const dead: Promise<void>[] = [];
     outputs.forEach((output, i) => {
       try {
-        messages.push(serializer.serialize(output, traceHeaders(batch[i].span)));
+        messages.push(serializer.serialize(output, outputHeaders(this.ctx, batch[i].inbound, batch[i].span)));
         sources.push(batch[i].inbound);
       } catch (error) {
         dead.push(writer.deadLetter(batch[i].inbound, error));
       }
     });
-    void Promise.all([writer.write(outputTopic, messages, sources), ...dead]).then(
+    void Promise.all([writeOutputs(this.ctx, messages, sources), ...dead]).then(
       () => {
         batch.forEach((e) => e.resolve());
         metrics.recordsOut.inc({ stage }, messages.length);

@@ -38,6 +38,11 @@ export interface StageOptions<In extends RecordKind, Out extends RecordKind> {
   outputTopic: (config: StageConfig) => string;
   /** The last stage observes each output's createdAt → acknowledged as pipeline_end_to_end_seconds. */
   endToEnd?: boolean;
+  /**
+   * The last stage: an input naming a reply destination on REPLY_TOPIC (a gateway's sync /predict)
+   * has its output written there too. Every stage carries the reply headers on either way.
+   */
+  replies?: boolean;
   /** The app's provider that implements the handler. */
   handler: Type<StageHandler<In, Out>>;
   /** What the handler itself depends on (the model, the tokenizer). */

@@ -32,6 +32,7 @@ export function isolatedEnv(overrides: Record<string, string> = {}): Record<stri
     TOPIC_RAW: `raw-${sfx}`,
     TOPIC_TOKENIZED: `tokenized-${sfx}`,
     TOPIC_PREDICTIONS: `predictions-${sfx}`,
+    REPLY_TOPIC: `replies-${sfx}`,
     KAFKA_GROUP_ID_PREFIX: `e2e-${sfx}-`,
     ...overrides,
   };

@@ -8,6 +8,8 @@ export interface ReadMessage {
   headers: IHeaders;
   partition: number;
   offset: string;
+  /** When this reader got it (Date.now()), for latency figures. */
+  receivedAt: number;
 }
 
 /** Reads a topic from the beginning into memory, for assertions; disconnect() when done. */
@@ -33,6 +35,7 @@ export class TopicReader {
           headers: message.headers ?? {},
           partition,
           offset: message.offset,
+          receivedAt: Date.now(),
         });
         return Promise.resolve();
       },

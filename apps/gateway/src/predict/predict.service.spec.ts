@@ -25,7 +25,7 @@ async function setup(state: { kafka?: boolean; schemas?: boolean; listening?: bo
     producer.asAdapter(),
     { isReady: state.kafka ?? true } as KafkaConnection,
     { isRegistered: state.schemas ?? true } as SchemaRegistration,
-    { isListening: state.listening ?? true } as PredictionListener,
+    { isListening: state.listening ?? true, replyTo: { topic: 'replies', partition: 5 } } as PredictionListener,
     pending,
     new MetricsService(),
   );
@@ -47,6 +47,20 @@ describe('PredictService', () => {
       { traceparent },
     );
     expect(producer.messages('raw').map((m) => m.headers?.traceparent)).toEqual([traceparent, traceparent]);
+  });
+
+  it("predict() names this instance's reply partition on every record, next to the traceparent; submit() names none", async () => {
+    const { service, producer, pending } = await setup();
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const answer = service.predict([{ text: 'one', metadata: {} }], { traceparent });
+    await new Promise((r) => setImmediate(r));
+    const [sync] = producer.messages('raw');
+    expect(sync.headers).toEqual({ traceparent, 'reply-topic': 'replies', 'reply-partition': '5' });
+    pending.deliver(predictionRecord({ id: String(sync.key) }));
+    await answer;
+    await service.submit([{ text: 'two', metadata: {} }], { traceparent });
+    // Fire and forget: the prediction goes onto the predictions topic only.
+    expect(producer.messages('raw')[1].headers).toEqual({ traceparent });
   });
 
   it('submit() produces one raw record per text, keyed by a new id, and returns the ids once acknowledged', async () => {

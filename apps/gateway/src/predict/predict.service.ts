@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AvroSerializer, Prediction, RawText, SchemaRegistration } from '@app/avro';
 import { APP_CONFIG, CLOCK, Clock, GatewayConfig } from '@app/config';
-import { KafkaConnection, KafkaProducerAdapter } from '@app/kafka';
+import { KafkaConnection, KafkaProducerAdapter, REPLY_PARTITION_HEADER, REPLY_TOPIC_HEADER } from '@app/kafka';
 import { MetricsService } from '@app/observability';
 import { randomUUID } from 'node:crypto';
 import { RAW_SERIALIZER } from '../gateway.constants';
@@ -28,7 +28,8 @@ export class PredictService {
 
   /**
    * Produces the texts onto raw (one record each, keyed by a new id); resolves with the ids once acked.
-   * `trace` (the request's `traceparent` headers) goes onto every record.
+   * `trace` (the request's `traceparent` headers) goes onto every record. No reply headers: the
+   * predictions appear on the predictions topic only.
    */
   async submit(inputs: TextInput[], trace?: Record<string, string>): Promise<string[]> {
     this.assertAvailable(false);
@@ -50,7 +51,12 @@ export class PredictService {
     // Wait before producing: a fast answer must find its waiter.
     const replies = records.map((r) => this.pending.wait(r.id, this.config.limits.predictTimeoutMs));
     for (const reply of replies) reply.catch(() => undefined);
-    await this.produce(records, trace);
+    const { topic, partition } = this.listener.replyTo;
+    await this.produce(records, {
+      ...trace,
+      [REPLY_TOPIC_HEADER]: topic,
+      [REPLY_PARTITION_HEADER]: String(partition),
+    });
     try {
       return await Promise.all(replies);
     } catch (error) {

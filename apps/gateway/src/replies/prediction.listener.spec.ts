@@ -2,10 +2,11 @@ import { AvroDeserializer } from '@app/avro';
 import { RecordSigner, SIGNATURE_HEADER } from '@app/common';
 import { Secret } from '@app/config';
 import { Logger } from '@nestjs/common';
+import { MetricsService } from '@app/observability';
 import type { GatewayConfig } from '@app/config';
 import type { KafkaConnection } from '@app/kafka';
 import { fakeKafka, kafkaMessage, predictionRecord, registeredCodec } from '@app/testing';
-import type { EachBatchPayload } from 'kafkajs';
+import { AssignerProtocol, Cluster, ConsumerConfig, EachBatchPayload } from 'kafkajs';
 import { PendingReplies } from './pending-replies';
 import { PredictionListener } from './prediction.listener';
 
@@ -17,7 +18,8 @@ const config = {
     healthWindowMs: 3_000,
     restartMaxBackoffMs: 2_000,
   },
-  topics: { predictions: 'predictions' },
+  topics: { predictions: 'predictions', replies: 'replies' },
+  gateway: { replyPartition: 2 },
 } as GatewayConfig;
 const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
@@ -27,21 +29,50 @@ async function setup(cfg: GatewayConfig = config) {
   const { codec } = await registeredCodec();
   const { kafka, consumers } = fakeKafka();
   const pending = new PendingReplies();
-  const listener = new PredictionListener(kafka, cfg, new AvroDeserializer(codec, 'prediction'), pending, {
-    whenReady: async () => undefined,
-  } as KafkaConnection);
+  const metrics = new MetricsService();
+  const listener = new PredictionListener(
+    kafka,
+    cfg,
+    new AvroDeserializer(codec, 'prediction'),
+    pending,
+    { whenReady: async () => undefined } as KafkaConnection,
+    metrics,
+  );
   listener.start();
   await flush();
-  return { listener, consumers, pending, codec, kafka };
+  return { listener, consumers, pending, codec, kafka, metrics };
 }
 
 describe('PredictionListener', () => {
-  it('reads predictions from now on, in a group of its own', async () => {
+  it('reads its replies from now on, in a group of its own, and names where they go', async () => {
     const { consumers, kafka, listener } = await setup();
     expect(kafka.consumer).toHaveBeenCalledWith(
       expect.objectContaining({ groupId: `x-gateway-${listener.instanceId}` }),
     );
-    expect(consumers[0].consumer.subscribe).toHaveBeenCalledWith({ topics: ['predictions'], fromBeginning: false });
+    expect(consumers[0].consumer.subscribe).toHaveBeenCalledWith({ topics: ['replies'], fromBeginning: false });
+    expect(listener.replyTo).toEqual({ topic: 'replies', partition: 2 });
+    await listener.beforeApplicationShutdown();
+  });
+
+  it("its group's assignor gives it only its own partition of the replies topic", async () => {
+    const { kafka, listener } = await setup();
+    const [{ partitionAssigners }] = (kafka.consumer as jest.Mock).mock.calls[0] as [ConsumerConfig];
+    const cluster = {
+      findTopicPartitionMetadata: () => [0, 1, 2, 3].map((partitionId) => ({ partitionId })),
+    } as unknown as Cluster;
+    const assigner = partitionAssigners![0]({ cluster, groupId: 'g', logger: {} as never });
+    const [member] = await assigner.assign({
+      members: [{ memberId: 'm', memberMetadata: Buffer.alloc(0) }],
+      topics: ['replies'],
+    });
+    expect(AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment).toEqual({ replies: [2] });
+    const tooFew = { findTopicPartitionMetadata: () => [{ partitionId: 0 }] } as unknown as Cluster;
+    await expect(
+      partitionAssigners![0]({ cluster: tooFew, groupId: 'g', logger: {} as never }).assign({
+        members: [],
+        topics: ['replies'],
+      }),
+    ).rejects.toThrow(/replies has no partition 2 \(GATEWAY_REPLY_PARTITION\)/);
     await listener.beforeApplicationShutdown();
   });
 
@@ -58,7 +89,7 @@ describe('PredictionListener', () => {
   });
 
   it('delivers the predictions this instance waits for and skips the others', async () => {
-    const { consumers, pending, codec, listener } = await setup();
+    const { consumers, pending, codec, listener, metrics } = await setup();
     const mine = predictionRecord();
     const other = predictionRecord();
     const answer = pending.wait(mine.id, 1_000);
@@ -75,6 +106,10 @@ describe('PredictionListener', () => {
     await consumers[0].runConfig!.eachBatch!(payload);
     await expect(answer).resolves.toEqual(mine);
     expect(pending.size).toBe(0);
+    // Both records were fetched, ours or not: the cost that scales with the number of gateways.
+    const fetched = payload.batch.messages.reduce((n, m) => n + m.key!.length + m.value!.length, 0);
+    expect((await metrics.replyFetchedRecords.get()).values[0].value).toBe(2);
+    expect((await metrics.replyFetchedBytes.get()).values[0].value).toBe(fetched);
     await listener.beforeApplicationShutdown();
   });
 

@@ -1,0 +1,63 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on every Linux the project runs on). */
+const TICKS_PER_S = 100;
+
+/** utime + stime, in seconds, of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file (0 once it is gone). */
+function statSeconds(path: string): number {
+  let stat: string;
+  try {
+    stat = readFileSync(path, 'utf8');
+  } catch {
+    return 0;
+  }
+  // The command name may hold spaces and parentheses: the fields start after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+}
+
+/** A process's CPU seconds, in all and per thread other than its main thread. */
+export interface CpuReading {
+  total: number;
+  threads: Map<string, number>;
+}
+
+export function readCpu(pid: number): CpuReading {
+  const threads = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    // gone
+  }
+  for (const tid of tids) if (tid !== String(pid)) threads.set(tid, statSeconds(`/proc/${pid}/task/${tid}/stat`));
+  return { total: statSeconds(`/proc/${pid}/stat`), threads };
+}
+
+/**
+ * CPU seconds per 1,000 texts outside the model, per process and in all, between two readings.
+ * `modelThreads[name]`: how many of that process's threads run the model. Every thread is named
+ * "node", so they are found by what they did: the busiest non-main threads over the interval (each
+ * onnxruntime session's thread runs for the whole of every batch; Node's own helper threads, GC and
+ * the libuv pool, use a few percent of that). Their CPU is reported as `<name>_model`.
+ */
+export function cpuPer1000(
+  before: Record<string, CpuReading>,
+  after: Record<string, CpuReading>,
+  texts: number,
+  modelThreads: Record<string, number> = {},
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  let sum = 0;
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name];
+    const n = modelThreads[name] ?? 0;
+    const deltas = [...a.threads].map(([tid, s]) => s - (b?.threads.get(tid) ?? 0)).sort((x, y) => y - x);
+    const model = deltas.slice(0, n).reduce((s, x) => s + x, 0);
+    out[name] = (1000 * (a.total - (b?.total ?? 0) - model)) / texts;
+    sum += out[name];
+    if (n > 0) out[`${name}_model`] = (1000 * model) / texts;
+  }
+  out.total = sum;
+  return out;
+}
