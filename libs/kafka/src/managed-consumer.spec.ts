@@ -145,7 +145,7 @@ describe('ManagedConsumer', () => {
     await managed.stop();
   });
 
-  it('restarts even when the crashed consumer\'s disconnect never settles', async () => {
+  it("restarts even when the crashed consumer's disconnect never settles", async () => {
     jest.useFakeTimers();
     const { managed, consumers } = setup(1_000);
     managed.start();
@@ -165,10 +165,11 @@ describe('ManagedConsumer', () => {
     session.mockImplementation(() => ({ eachBatch }));
     created.mockImplementation((fake: FakeConsumer, i: number) => {
       // The first consumer's run (join and sync) hangs.
-      if (i === 0) (fake.consumer.run as jest.Mock).mockImplementation(async (config: ConsumerRunConfig) => {
-        fake.runConfig = config;
-        return new Promise(() => undefined);
-      });
+      if (i === 0)
+        (fake.consumer.run as jest.Mock).mockImplementation(async (config: ConsumerRunConfig) => {
+          fake.runConfig = config;
+          return new Promise(() => undefined);
+        });
     });
     managed.start();
     await jest.advanceTimersByTimeAsync(41_000);

@@ -215,8 +215,7 @@ export class ManagedConsumer {
       autoCommit: false,
       ...config,
       eachBatch: eachBatch && ((payload) => (consumer === this.current ? eachBatch(payload) : Promise.resolve())),
-      eachMessage:
-        eachMessage && ((payload) => (consumer === this.current ? eachMessage(payload) : Promise.resolve())),
+      eachMessage: eachMessage && ((payload) => (consumer === this.current ? eachMessage(payload) : Promise.resolve())),
     });
     step('running');
   }
