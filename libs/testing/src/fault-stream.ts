@@ -171,13 +171,31 @@ export class FaultStream {
   }
 
   private async sendUntilAcked(messages: { key: string; value: Buffer }[]): Promise<void> {
+    const since = Date.now();
     while (!this.stopped) {
       try {
         await this.producer!.send({ topic: this.topics.raw, acks: -1, messages });
+        if (Date.now() - since > 5_000) console.warn(`fault-stream: a send took ${Date.now() - since} ms`);
         return;
       } catch {
         // The broker is down: keep the texts and try again; the reader dedupes what did land.
         await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  /** A fresh reader in place of one that stopped, retried until it starts or the stream stops. */
+  private async readAgain(
+    topic: string,
+    onMessage: (key: string, value: Buffer | null, where: string) => Promise<void>,
+  ): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.read(topic, onMessage);
+        return;
+      } catch (error) {
+        console.warn(`fault-stream reader of ${topic} not restarted yet: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
     }
   }
@@ -193,6 +211,20 @@ export class FaultStream {
       heartbeatInterval: 1_000,
     });
     this.consumers.push(consumer);
+    // kafkajs restarts a crashed consumer only after a retriable error (not, for one, after "Failed to
+    // find group coordinator" while the coordinator's broker is down): a reader that stopped for good
+    // would see no more records and the scenario would wait for them until its timeout. Start another.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      console.warn(
+        `fault-stream reader of ${topic} crashed (${payload.error.message}); kafkajs restarts it: ${payload.restart}`,
+      );
+      if (payload.restart || this.stopped) return;
+      this.consumers.splice(this.consumers.indexOf(consumer), 1);
+      void consumer
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => this.readAgain(topic, onMessage));
+    });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     const mine = new Set(this.ids);
