@@ -122,6 +122,10 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
   }
 
   it('creates the pipeline topics replicated on all three brokers; a kill -9 of a leader loses nothing and the stream flows on', async () => {
+    const t0 = Date.now();
+    // Which step a slow run is in (a bare jest timeout names none).
+    const step = (name: string) =>
+      console.log(`${name} at +${Math.round((Date.now() - t0) / 1000)} s (predicted ${stream.predictedCount()})`);
     const { stream, topics } = await setUp();
     const metadata = await admin.fetchTopicMetadata({ topics: [...topics, dlqTopicFor(topics[0])] });
     for (const topic of metadata.topics) {
@@ -146,8 +150,10 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
     const { gapMs: stallMs, resumedAt } = longestGap(times, killedAt, restartAt);
     const secondHalf = countBetween(times, killedAt + OUTAGE_MS / 2, restartAt);
 
+    step('outage over, restarting the broker');
     await infra.up();
     const backAt = Date.now();
+    step('broker restarted');
     // The restarted node catches up and rejoins every partition's in-sync replicas.
     await waitFor(
       async () => {
@@ -157,9 +163,11 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
       { timeoutMs: 120_000, intervalMs: 500, description: 'every partition back to 3 in-sync replicas' },
     );
     const inSyncAfterMs = Date.now() - backAt;
+    step('3 in-sync replicas');
 
     await stream.sent();
-    await stream.waitForAll(300_000);
+    step('all sent');
+    await stream.waitForAll(240_000);
     const report = stream.report();
     const all = stream.stageOutputTimes('inference');
     const perS = (from: number, to: number) => Math.round((countBetween(all, from, to) * 1000) / (to - from));
@@ -187,7 +195,8 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
     expect(report.lost).toBe(0);
     // The stream flows on two brokers: predictions keep arriving in the second half of the outage.
     expect(secondHalf).toBeGreaterThan(0);
-  });
+    // The waits above (restart, in-sync, every prediction) fail with their own message within this.
+  }, 480_000);
 
   it('1 → 2 → 3 replicas of each stage share 6 partitions; the rebalances lose nothing', async () => {
     const { env, stages, stream } = await setUp();
