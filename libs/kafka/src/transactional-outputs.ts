@@ -157,6 +157,11 @@ export class TransactionalOutputs {
     }
   }
 
+  /** Whether `source` (an inbound record) belongs to this instance's current reading of its partition: only then may it stage. */
+  owns(source: { topic: string; partition: number }): boolean {
+    return this.partitions.get(key(source.topic, source.partition))?.claim.has(source) ?? false;
+  }
+
   /** Resolves once this instance holds the partition's transactional id (immediately if not assigned). */
   async ready(topic: string, partition: number): Promise<void> {
     await this.partitions.get(key(topic, partition))?.ready;
@@ -167,8 +172,8 @@ export class TransactionalOutputs {
    * committed. Answers false when the partition is no longer this instance's (the messages are dropped).
    */
   stage(source: { topic: string; partition: number; offset: string }, topic: string, messages: Message[]): boolean {
-    const p = this.partitions.get(key(source.topic, source.partition));
-    if (!p || !p.claim.has(source)) return false;
+    if (!this.owns(source)) return false;
+    const p = this.partitions.get(key(source.topic, source.partition))!;
     const offset = BigInt(source.offset);
     for (const message of messages) p.staged.push({ offset, topic, message });
     return true;

@@ -76,6 +76,14 @@ export class OutputWriter {
     this.stopping = true;
   }
 
+  /**
+   * False when exactly-once mode can no longer write for `source`: its partition was given up, or
+   * re-read, since it was handed over (its outputs and DLQ copy would reject with AbandonedError).
+   */
+  owns(source: Source): boolean {
+    return this.options.transactional?.owns(source) ?? true;
+  }
+
   /** Produces `messages[i]`, derived from `sources[i]`, onto `topic`. */
   async write(topic: string, messages: Message[], sources: Source[]): Promise<void> {
     if (this.options.transactional) {

@@ -1,8 +1,16 @@
 import { Logger } from '@nestjs/common';
 import { AvroSerializer, InboundRecord, RawText, TokenizedText } from '@app/avro';
-import { AbandonedError, readDlqHeaders } from '@app/kafka';
+import { AbandonedError, readDlqHeaders, TransactionalOutputs } from '@app/kafka';
 import { MetricsService, StageTracer } from '@app/observability';
-import { deferred, FakeClock, FakeProducer, rawText, registeredCodec, tokenizedText } from '@app/testing';
+import {
+  deferred,
+  FakeClock,
+  FakeProducer,
+  FakeTransactionBroker,
+  rawText,
+  registeredCodec,
+  tokenizedText,
+} from '@app/testing';
 import { OutputWriter } from './output-writer';
 import { BatchPipeline, Decoded, RecordPipeline } from './pipelines';
 import type { BatchHandler, RecordHandler } from './stage.types';
@@ -289,5 +297,44 @@ describe('BatchPipeline', () => {
     expect(runs[2].records.map((r) => r.id)).toEqual([records[2].id]);
     runs[2].finish();
     await expect(all([...replies, rest[0], rest[1], rest[2]])).resolves.toBeUndefined();
+  });
+
+  it('exactly-once: a record of a partition given up mid-run is dropped alone; the rest of its batch is staged and committed', async () => {
+    const { ctx } = await context('prediction', 'inference');
+    const broker = new FakeTransactionBroker();
+    const outputs = new TransactionalOutputs({
+      groupId: 'g-inference',
+      createProducer: (id) => broker.producer(id),
+      logger: quiet(),
+      onFenced: () => undefined,
+    });
+    const writer = new OutputWriter(new FakeProducer().asAdapter(), {
+      stage: 'inference',
+      dlqTopic: 'in.dlq',
+      dlqTruncatedValueBytes: 1024,
+      logger: quiet(),
+      clock: ctx.clock,
+      transactional: outputs,
+    });
+    outputs.assign([0, 1].map((partition) => ({ topic: 'in', partition })));
+    const { handler, runs } = model();
+    const pipeline = new BatchPipeline(handler, limits, { ...ctx, writer });
+    const kept = decoded<'tokenized'>(tokenizedText(), 7);
+    const lost = decoded<'tokenized'>(tokenizedText(), 3);
+    Object.assign(lost.inbound, { partition: 1 });
+    for (const d of [kept, lost]) outputs.claimFor('in', d.inbound.partition)!.add(d.inbound);
+    const [keptReply, lostReply] = pipeline.submit([kept, lost]);
+    await flush();
+    expect(runs[0].records).toHaveLength(2); // one batch, both partitions
+    // A rebalance takes partition 1 away while the batch runs.
+    outputs.assign([{ topic: 'in', partition: 0 }]);
+    runs[0].finish();
+
+    await expect(lostReply).rejects.toBeInstanceOf(AbandonedError);
+    // Partition 0's record is answered (its commit can move on) and its output commits with the offset.
+    await expect(keptReply).resolves.toBeUndefined();
+    await outputs.commit([{ topic: 'in', partition: 0, offset: '8' }]);
+    expect(broker.committed('out').map((m) => m.key?.toString())).toEqual([kept.record.id]);
+    expect(broker.committedOffset('g-inference', 'in', 0)).toBe('8');
   });
 });

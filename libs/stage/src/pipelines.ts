@@ -205,10 +205,19 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
     }
     endSpan(batchSpan);
     this.observeBatch(batch, (clock.now() - started) / 1000);
+    // Exactly-once: a batch mixes partitions, and a record of a partition given up (or re-read) since
+    // it was queued can no longer stage. It alone is dropped; failing the whole write would abandon the
+    // other records too, and an abandoned record of a partition still held stops its commits for good.
+    const ours = new Set<Entry<In>>();
+    for (const e of batch) {
+      if (writer.owns(e.inbound)) ours.add(e);
+      else e.reject(new AbandonedError(`${e.inbound.topic}[${e.inbound.partition}] is no longer assigned`));
+    }
     const messages: Message[] = [];
     const sources: Source[] = [];
     const dead: Promise<void>[] = [];
     outputs.forEach((output, i) => {
+      if (!ours.has(batch[i])) return;
       try {
         messages.push(serializer.serialize(output, outputHeaders(this.ctx, batch[i].inbound, batch[i].span)));
         sources.push(batch[i].inbound);
@@ -218,7 +227,7 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
     });
     void Promise.all([writeOutputs(this.ctx, messages, sources), ...dead]).then(
       () => {
-        batch.forEach((e) => e.resolve());
+        ours.forEach((e) => e.resolve());
         metrics.recordsOut.inc({ stage }, messages.length);
         if (this.ctx.endToEnd) {
           const now = clock.now();
@@ -228,7 +237,7 @@ export class BatchPipeline<In extends RecordKind, Out extends RecordKind> implem
           }
         }
       },
-      (error: unknown) => batch.forEach((e) => e.reject(error)),
+      (error: unknown) => ours.forEach((e) => e.reject(error)),
     );
   }
 
