@@ -1,3 +1,4 @@
+export * from './complete-send';
 export * from './dlq';
 export * from './fetch-ahead';
 export * from './group-membership.adapter';

@@ -19,8 +19,8 @@ function fakeKafka() {
         events: { DISCONNECT: 'disconnect' },
         sendBatch: jest.fn(
           ({ topicMessages }: { topicMessages: TopicMessages[] }) =>
-            new Promise<void>((resolve, reject) =>
-              p.calls.push({ topicMessages, release: (e) => (e ? reject(e) : resolve()) }),
+            new Promise<[]>((resolve, reject) =>
+              p.calls.push({ topicMessages, release: (e) => (e ? reject(e) : resolve([])) }),
             ),
         ),
       };

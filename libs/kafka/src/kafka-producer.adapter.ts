@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, Message, Partitioners, Producer, TopicMessages } from 'kafkajs';
+import { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
+import { sendEvery, trackedPartitioner } from './complete-send';
 import { isRecordRejected } from './kafka-errors';
 
 interface PendingSend {
@@ -44,8 +45,8 @@ export class KafkaProducerAdapter {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: true,
-      // kafkajs 2's default (the Java client's murmur2 placement), named so kafkajs does not warn about it.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // kafkajs 2's default (the Java client's murmur2 placement), noting each record's partition for sendEvery.
+      createPartitioner: trackedPartitioner,
     });
     producer.on(producer.events.DISCONNECT, () => {
       if (producer === this.producer) this.connected = false;
@@ -87,7 +88,14 @@ export class KafkaProducerAdapter {
         try {
           // A replaced producer that could not connect at once gets another chance here.
           if (!this.connected) await this.connect();
-          await this.producer.sendBatch({ topicMessages: sends.flatMap((s) => s.batches), acks: -1 });
+          await sendEvery(
+            this.producer,
+            sends.flatMap((s) => s.batches),
+            (n) =>
+              this.logger.warn(
+                `kafkajs dropped ${n} record(s) of an acknowledged send (a leader moved); sending them again`,
+              ),
+          );
           sends.forEach((s) => s.resolve());
         } catch (error) {
           if (FENCED.test(`${(error as { type?: string }).type ?? ''} ${(error as Error).message}`))

@@ -1,11 +1,12 @@
 import type { Logger } from '@nestjs/common';
-import type { Message, Offsets, TopicMessages, TopicPartitionOffsetAndMetadata } from 'kafkajs';
+import type { Message, Offsets, ProducerBatch, RecordMetadata, TopicPartitionOffsetAndMetadata } from 'kafkajs';
+import { sendEvery } from './complete-send';
 import { chainHas } from './kafka-errors';
 import { MAX_REQUEST_BYTES, splitBySize } from './kafka-producer.adapter';
 
 /** The part of a kafkajs transaction this class uses. */
 export interface ProducerTransaction {
-  sendBatch(batch: { topicMessages: TopicMessages[]; acks?: number }): Promise<unknown>;
+  sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]>;
   sendOffsets(offsets: Offsets & { consumerGroupId: string }): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
@@ -21,7 +22,7 @@ export interface TransactionalProducer {
 export interface TransactionalOutputsOptions {
   /** The consumer group whose offsets the transactions commit. */
   groupId: string;
-  /** A transactional producer for this id (kafkajs: `kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 })`). */
+  /** A transactional producer for this id (kafkajs: `kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, createPartitioner: trackedPartitioner })`). */
   createProducer: (transactionalId: string) => TransactionalProducer;
   logger: Logger;
   /**
@@ -243,7 +244,12 @@ export class TransactionalOutputs {
       // In requests below the broker's limit, as the idempotent producer does: a partition's records
       // go as one batch, and a large transaction would otherwise be refused whole, again and again.
       const all = [...byTopic].map(([t, messages]) => ({ topic: t, messages }));
-      for (const part of splitBySize(all, MAX_REQUEST_BYTES)) await txn.sendBatch({ topicMessages: part, acks: -1 });
+      for (const part of splitBySize(all, MAX_REQUEST_BYTES))
+        await sendEvery(txn, part, (n) =>
+          this.options.logger.warn(
+            `${p.id}: kafkajs dropped ${n} record(s) of a send (a leader moved); sending them again`,
+          ),
+        );
       await txn.sendOffsets({
         consumerGroupId: this.options.groupId,
         topics: [{ topic, partitions: [{ partition, offset }] }],

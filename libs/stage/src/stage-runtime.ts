@@ -18,10 +18,10 @@ import {
   KafkaConnection,
   KafkaProducerAdapter,
   ManagedConsumer,
+  trackedPartitioner,
   TransactionalOutputs,
 } from '@app/kafka';
 import { endSpan, MetricsService, ReadinessCheck, StageTracer, traceHeaders } from '@app/observability';
-import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { ConsumerLag } from './consumer-lag';
 import { decodeWithRetry } from './decode-with-retry';
@@ -86,7 +86,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
             idempotent: true,
             maxInFlightRequests: 1,
             allowAutoTopicCreation: true,
-            createPartitioner: Partitioners.DefaultPartitioner,
+            createPartitioner: trackedPartitioner,
           }),
         logger: this.logger,
         onFenced: (where, error) => this.onFenced(where, error),

@@ -1,4 +1,5 @@
 import { AvroCodec } from '@app/avro';
+import { sendEvery, trackedPartitioner } from '@app/kafka';
 import { Consumer, Kafka, Producer } from 'kafkajs';
 import { uniqueName, uniqueSuffix } from './unique';
 import { waitFor } from './wait-for';
@@ -144,7 +145,8 @@ export class FaultStream {
   }
 
   private async send(ratePerS: number): Promise<void> {
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    // Placement tracked: a send kafkajs resolves with records dropped (a leader moved) is completed.
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: trackedPartitioner });
     await this.producer.connect();
     const tickMs = 100;
     const started = Date.now();
@@ -174,7 +176,9 @@ export class FaultStream {
     const since = Date.now();
     while (!this.stopped) {
       try {
-        await this.producer!.send({ topic: this.topics.raw, acks: -1, messages });
+        await sendEvery(this.producer!, [{ topic: this.topics.raw, messages }], (n) =>
+          console.warn(`fault-stream: kafkajs dropped ${n} record(s) of an acknowledged send; sent again`),
+        );
         if (Date.now() - since > 5_000) console.warn(`fault-stream: a send took ${Date.now() - since} ms`);
         return;
       } catch {
