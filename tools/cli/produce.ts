@@ -1,7 +1,7 @@
 // npm run produce -- FILE [--topic raw] [--ids-out FILE] [--batch 500]
 // Sends one text per line of FILE onto the raw topic, as any stream producer would.
 import { RawText } from '@app/avro';
-import { sendEvery, trackedPartitioner } from '@app/kafka';
+import { KafkaProducerAdapter } from '@app/kafka';
 import { createReadStream, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -29,7 +29,8 @@ async function main(): Promise<void> {
   }
 
   await codec.registerAll();
-  const producer = kafka.producer({ idempotent: true, createPartitioner: trackedPartitioner });
+  // The services' own producer: idempotent, acks=all, and complete (sendEvery) when a leader moves.
+  const producer = new KafkaProducerAdapter(kafka);
   await producer.connect();
   const ids: string[] = [];
   try {
@@ -41,10 +42,10 @@ async function main(): Promise<void> {
         source: 'produce-cli',
         metadata: { file },
       }));
-      // sendEvery: kafkajs can acknowledge a send with records dropped when a leader moves.
-      await sendEvery(producer, [
-        { topic, messages: records.map((r) => ({ key: r.id, value: codec.encode('raw', r) })) },
-      ]);
+      await producer.send(
+        topic,
+        records.map((r) => ({ key: r.id, value: codec.encode('raw', r) })),
+      );
       ids.push(...records.map((r) => r.id));
       progress(ids.length, texts.length);
     }

@@ -46,9 +46,10 @@ export interface BatchSender {
 /** Rounds of re-sending dropped records before giving up (one leader move costs one). */
 const MAX_ROUNDS = 5;
 
-export class IncompleteSendError extends Error {
-  readonly retriable = true;
-}
+/** Records a send left unwritten after MAX_ROUNDS; not a refusal of the records, so callers retry it. */
+export class IncompleteSendError extends Error {}
+
+const countOf = (batches: TopicMessages[]) => batches.reduce((n, b) => n + b.messages.length, 0);
 
 /**
  * Sends `topicMessages` with acks=all and resolves only once every record's partition was
@@ -59,16 +60,19 @@ export class IncompleteSendError extends Error {
 export async function sendEvery(
   sender: BatchSender,
   topicMessages: TopicMessages[],
-  onDropped?: (count: number) => void,
+  logger?: { warn(message: string): void },
 ): Promise<void> {
   let pending = topicMessages;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const acks = await sender.sendBatch({ topicMessages: pending, acks: -1 });
     pending = unacknowledged(pending, acks);
     if (pending.length === 0) return;
-    onDropped?.(pending.reduce((n, b) => n + b.messages.length, 0));
+    const topics = pending.map((b) => b.topic).join(', ');
+    logger?.warn(
+      `kafkajs dropped ${countOf(pending)} record(s) of an acknowledged send to ${topics} (a leader moved); sending them again`,
+    );
   }
   throw new IncompleteSendError(
-    `kafkajs acknowledged the send but ${pending.reduce((n, b) => n + b.messages.length, 0)} record(s) were not written after ${MAX_ROUNDS} rounds`,
+    `kafkajs acknowledged the send but ${countOf(pending)} record(s) were not written after ${MAX_ROUNDS} rounds`,
   );
 }

@@ -91,10 +91,7 @@ export class KafkaProducerAdapter {
           await sendEvery(
             this.producer,
             sends.flatMap((s) => s.batches),
-            (n) =>
-              this.logger.warn(
-                `kafkajs dropped ${n} record(s) of an acknowledged send (a leader moved); sending them again`,
-              ),
+            this.logger,
           );
           sends.forEach((s) => s.resolve());
         } catch (error) {

@@ -173,8 +173,8 @@ export class TransactionalOutputs {
    * committed. Answers false when the partition is no longer this instance's (the messages are dropped).
    */
   stage(source: { topic: string; partition: number; offset: string }, topic: string, messages: Message[]): boolean {
-    if (!this.owns(source)) return false;
-    const p = this.partitions.get(key(source.topic, source.partition))!;
+    const p = this.partitions.get(key(source.topic, source.partition));
+    if (!p || !p.claim.has(source)) return false;
     const offset = BigInt(source.offset);
     for (const message of messages) p.staged.push({ offset, topic, message });
     return true;
@@ -244,12 +244,7 @@ export class TransactionalOutputs {
       // In requests below the broker's limit, as the idempotent producer does: a partition's records
       // go as one batch, and a large transaction would otherwise be refused whole, again and again.
       const all = [...byTopic].map(([t, messages]) => ({ topic: t, messages }));
-      for (const part of splitBySize(all, MAX_REQUEST_BYTES))
-        await sendEvery(txn, part, (n) =>
-          this.options.logger.warn(
-            `${p.id}: kafkajs dropped ${n} record(s) of a send (a leader moved); sending them again`,
-          ),
-        );
+      for (const part of splitBySize(all, MAX_REQUEST_BYTES)) await sendEvery(txn, part, this.options.logger);
       await txn.sendOffsets({
         consumerGroupId: this.options.groupId,
         topics: [{ topic, partitions: [{ partition, offset }] }],
