@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AvroCodec, SchemaRegistryAdapter } from '@app/avro';
+import { loadCommonConfig } from '@app/config';
 import { dlqTopicFor } from '@app/kafka';
 import {
   AppName,
@@ -61,6 +62,18 @@ async function recordsIn(service: RunningService): Promise<number> {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
+/** Which member holds each partition ("topic/partition" → member id). */
+async function groupOwners(admin: Admin, groupId: string): Promise<Map<string, string>> {
+  const { groups } = await admin.describeGroups([groupId]);
+  const owners = new Map<string, string>();
+  for (const m of groups[0].members) {
+    const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+    for (const [topic, partitions] of Object.entries(assignment?.assignment ?? {}))
+      for (const p of partitions) owners.set(`${topic}/${p}`, m.memberId);
+  }
+  return owners;
+}
+
 /** Partitions each member of the group holds, largest first (one member per replica). */
 async function groupSpread(admin: Admin, groupId: string): Promise<number[]> {
   const { groups } = await admin.describeGroups([groupId]);
@@ -70,6 +83,11 @@ async function groupSpread(admin: Admin, groupId: string): Promise<number[]> {
       return Object.values(assignment?.assignment ?? {}).reduce((n, partitions) => n + partitions.length, 0);
     })
     .sort((a, b) => b - a);
+}
+
+/** Partitions held before that another member (or none) holds after. */
+function movedPartitions(before: Map<string, string>, after: Map<string, string>): number {
+  return [...before].filter(([partition, member]) => after.get(partition) !== member).length;
 }
 
 describe('a replicated three-broker cluster (a private KRaft cluster and registry, the services as processes)', () => {
@@ -205,8 +223,11 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
       inference: [stages.inference],
     };
     const group = (app: string) => `${env.KAFKA_GROUP_ID_PREFIX}${app}`;
+    // KAFKA_PARTITION_ASSIGNOR passes through to the services (docs/ARCHITECTURE.md, "Scaling out").
+    const { partitionAssignor } = loadCommonConfig({ ...process.env, ...env }).kafka;
     const phases: Record<string, unknown>[] = [];
     const counted = new Map<RunningService, number>();
+    const owners: Record<string, Map<string, string>> = {};
 
     /** Records each replica consumed since the previous call, each group's partitions per member, and the pauses. */
     async function phase(name: string, rebalance?: { from: number; to: number }): Promise<void> {
@@ -215,6 +236,10 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
         const now = await Promise.all(replicas[app].map(recordsIn));
         row[`${app}Records`] = now.map((n, i) => n - (counted.get(replicas[app][i]) ?? 0));
         row[`${app}Partitions`] = await groupSpread(admin, group(app));
+        // Partitions that changed hands since the last phase (what the assignor moved).
+        const held = await groupOwners(admin, group(app));
+        if (owners[app]) row[`${app}Moved`] = movedPartitions(owners[app], held);
+        owners[app] = held;
         replicas[app].forEach((s, i) => counted.set(s, now[i]));
         if (rebalance) {
           // The pause the join's rebalance caused: the longest stretch without this stage's output
@@ -262,6 +287,7 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
     const report = stream.report();
     record({
       scenario: 'scale 1 → 2 → 3 replicas, 6 partitions',
+      assignor: partitionAssignor,
       rate: SCALE_RATE_PER_S,
       ...report,
       sentWhenThreeJoined,

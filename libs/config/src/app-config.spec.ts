@@ -38,6 +38,12 @@ describe('loadConfig', () => {
     expect(config.registry.url).toBe('https://reg.example:8081/apis/ccompat/v7');
   });
 
+  it('reads the partition assignor (KAFKA_PARTITION_ASSIGNOR), round robin unless set', () => {
+    expect(loadCommonConfig({}).kafka.partitionAssignor).toBe('roundrobin');
+    expect(loadCommonConfig({ KAFKA_PARTITION_ASSIGNOR: 'sticky' }).kafka.partitionAssignor).toBe('sticky');
+    expect(loadCommonConfig({ KAFKA_PARTITION_ASSIGNOR: 'roundrobin' }).kafka.partitionAssignor).toBe('roundrobin');
+  });
+
   it('leaves the replication factor to the cluster unless TOPIC_REPLICATION_FACTOR is set', () => {
     expect(loadCommonConfig({}).topics.replicationFactor).toBeUndefined();
     expect(loadCommonConfig({ TOPIC_REPLICATION_FACTOR: '3' }).topics.replicationFactor).toBe(3);
@@ -56,6 +62,7 @@ describe('loadConfig', () => {
     ['ORT_SESSIONS', '100', /ORT_SESSIONS must be between/],
     ['BATCH_MIN_TOKEN_EFFICIENCY', '0.8', /BATCH_MIN_TOKEN_EFFICIENCY must be an integer/],
     ['ORT_ALLOW_SPINNING', 'yes', /ORT_ALLOW_SPINNING must be one of 0, 1/],
+    ['KAFKA_PARTITION_ASSIGNOR', 'range', /KAFKA_PARTITION_ASSIGNOR must be one of sticky, roundrobin, got "range"/],
   ])('rejects %s=%s and names the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
     try {

@@ -21,6 +21,10 @@ export type InferenceDevice = (typeof INFERENCE_DEVICES)[number];
 export const DELIVERY_MODES = ['at-least-once', 'exactly-once'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
+/** How a consumer group's partitions are spread over its members (docs/ARCHITECTURE.md, "Scaling out"). */
+export const PARTITION_ASSIGNORS = ['sticky', 'roundrobin'] as const;
+export type PartitionAssignorName = (typeof PARTITION_ASSIGNORS)[number];
+
 export const GRAPH_OPTIMIZATION_LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 export type GraphOptimizationLevel = (typeof GRAPH_OPTIMIZATION_LEVELS)[number];
 
@@ -41,6 +45,8 @@ export interface CommonConfig {
     heartbeatIntervalMs: number;
     /** How long the group waits for every member to rejoin on a rebalance. */
     rebalanceTimeoutMs: number;
+    /** The stages' partition assignor (KAFKA_PARTITION_ASSIGNOR). */
+    partitionAssignor: PartitionAssignorName;
     /** Kafka counts as reachable while a consumer heard from a broker within this window. */
     healthWindowMs: number;
     /** A crashed consumer is restarted after a backoff that doubles up to this. */
@@ -168,6 +174,7 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       sessionTimeoutMs,
       heartbeatIntervalMs: readInt(env, 'KAFKA_HEARTBEAT_INTERVAL_MS', 1_000, 100, 60_000),
       rebalanceTimeoutMs: readInt(env, 'KAFKA_REBALANCE_TIMEOUT_MS', 30_000, 1_000, 600_000),
+      partitionAssignor: readEnum(env, 'KAFKA_PARTITION_ASSIGNOR', 'roundrobin', PARTITION_ASSIGNORS),
       healthWindowMs: readInt(env, 'KAFKA_HEALTH_WINDOW_MS', 3_000, 500, 600_000),
       restartMaxBackoffMs: readInt(env, 'KAFKA_RESTART_MAX_BACKOFF_MS', 2_000, 100, 600_000),
       security: loadKafkaSecurity(env),

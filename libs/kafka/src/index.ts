@@ -10,5 +10,6 @@ export * from './kafka.module';
 export * from './managed-consumer';
 export * from './member-ledger';
 export * from './offset-tracker';
+export * from './sticky.assigner';
 export * from './topic-admin';
 export * from './transactional-outputs';

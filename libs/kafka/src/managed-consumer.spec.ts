@@ -1,8 +1,18 @@
 import { Logger } from '@nestjs/common';
 import { FakeConsumer, fakeKafka } from '@app/testing';
-import type { ConsumerRunConfig, EachBatchPayload } from 'kafkajs';
+import {
+  AssignerProtocol,
+  type Cluster,
+  type ConsumerConfig,
+  type ConsumerRunConfig,
+  type EachBatchPayload,
+  type Logger as KafkaLogger,
+  type PartitionAssigner,
+  PartitionAssigners,
+} from 'kafkajs';
 import { ManagedConsumer, ManagedConsumerOptions } from './managed-consumer';
 import type { MemberLedger } from './member-ledger';
+import { STICKY_ASSIGNER_NAME } from './sticky.assigner';
 
 const quiet = () => {
   const logger = new Logger('test');
@@ -266,6 +276,54 @@ describe('ManagedConsumer', () => {
       await jest.advanceTimersByTimeAsync(1);
       expect(consumers).toHaveLength(1);
       await managed.stop();
+    });
+  });
+  describe('the partition assignor (KAFKA_PARTITION_ASSIGNOR)', () => {
+    // Another assigner the config may carry (the gateway's reply listener has its own).
+    const replyAssigner = (() => ({})) as unknown as PartitionAssigner;
+    function started(assignor: ManagedConsumerOptions['assignor']) {
+      const { kafka, consumers } = fakeKafka();
+      const managed = new ManagedConsumer(kafka, {
+        groupId: 'g',
+        topics: ['t'],
+        fromBeginning: true,
+        consumer: { partitionAssigners: [replyAssigner] },
+        assignor,
+        session: () => ({ eachBatch: async () => undefined }),
+        healthWindowMs: 3_000,
+        restartMaxBackoffMs: 2_000,
+        logger: quiet(),
+      });
+      managed.start();
+      const config = () => (kafka.consumer as jest.Mock).mock.calls.at(-1)![0] as ConsumerConfig;
+      return { managed, consumers, config };
+    }
+    const cluster = { findTopicPartitionMetadata: () => [] } as unknown as Cluster;
+    const owned = (metadata: Buffer) =>
+      AssignerProtocol.MemberAssignment.decode(AssignerProtocol.MemberMetadata.decode(metadata)!.userData)?.assignment;
+
+    it('sticky: offers the sticky assignor first (round robin second) and reports the partitions its last join got', async () => {
+      const { managed, consumers, config } = started('sticky');
+      await flush();
+      const [sticky, fallback] = config().partitionAssigners!;
+      expect(fallback).toBe(PartitionAssigners.roundRobin);
+      const assigner = sticky({ cluster, groupId: 'g', logger: {} as KafkaLogger });
+      expect(assigner.name).toBe(STICKY_ASSIGNER_NAME);
+      expect(owned(assigner.protocol({ topics: ['t'] }).metadata)).toEqual({});
+      consumers[0].emit('group_join', { memberAssignment: { t: [1, 4] } });
+      expect(owned(assigner.protocol({ topics: ['t'] }).metadata)).toEqual({ t: [1, 4] });
+      await managed.stop();
+    });
+
+    it('roundrobin: kafkajs round robin only; unset: the consumer config’s own assigners', async () => {
+      const rr = started('roundrobin');
+      await flush();
+      expect(rr.config().partitionAssigners).toEqual([PartitionAssigners.roundRobin]);
+      await rr.managed.stop();
+      const unset = started(undefined);
+      await flush();
+      expect(unset.config().partitionAssigners).toEqual([replyAssigner]);
+      await unset.managed.stop();
     });
   });
 });

@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { backoffFor, errorMessage } from '@app/common';
-import type { Consumer, ConsumerConfig, ConsumerRunConfig, Kafka } from 'kafkajs';
+import type { PartitionAssignorName } from '@app/config';
+import { type Consumer, type ConsumerConfig, type ConsumerRunConfig, type Kafka, PartitionAssigners } from 'kafkajs';
 import type { MemberLedger } from './member-ledger';
+import { StickyAssigner } from './sticky.assigner';
 
 /** What a consumer reports for readiness (docs/ARCHITECTURE.md, "Readiness"). */
 export interface ConsumerHealth {
@@ -17,6 +19,11 @@ export interface ManagedConsumerOptions {
   fromBeginning: boolean;
   /** kafkajs consumer settings (session timeout, heartbeats, fetch sizes). */
   consumer: Omit<ConsumerConfig, 'groupId' | 'retry'>;
+  /**
+   * KAFKA_PARTITION_ASSIGNOR (docs/ARCHITECTURE.md, "Scaling out"); it replaces `consumer.partitionAssigners`.
+   * Sticky members also offer round robin, so that a group can be rolled from one to the other.
+   */
+  assignor?: PartitionAssignorName;
   /** The run config for one consumer instance; called again for each restart. */
   session: (consumer: Consumer) => Omit<ConsumerRunConfig, 'autoCommit'> & { autoCommit?: boolean };
   healthWindowMs: number;
@@ -143,8 +150,12 @@ export class ManagedConsumer {
       }
       if (this.stopped) return;
     }
+    const sticky = this.options.assignor === 'sticky' ? new StickyAssigner() : undefined;
     const consumer = this.kafka.consumer({
       ...this.options.consumer,
+      ...(this.options.assignor && {
+        partitionAssigners: sticky ? [sticky.assigner, PartitionAssigners.roundRobin] : [PartitionAssigners.roundRobin],
+      }),
       groupId: this.options.groupId,
       // kafkajs's own restart is off: every crash is answered here, with a bounded backoff.
       retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000, restartOnFailure: () => Promise.resolve(false) },
@@ -165,6 +176,8 @@ export class ManagedConsumer {
     consumer.on(events.HEARTBEAT, contact);
     consumer.on(events.COMMIT_OFFSETS, contact);
     consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      // What this instance owns now: its next join reports it, so the leader can leave it in place.
+      sticky?.received(payload.memberAssignment);
       // Remembered even for an abandoned instance: should it crash, a restart removes it first.
       if (isCurrent()) this.rememberMember(payload.memberId);
       if (!isCurrent()) {

@@ -138,6 +138,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
         // read_committed (kafkajs's default, named): exactly-once stages see only committed transactions.
         readUncommitted: false,
       },
+      assignor: k.partitionAssignor,
       session: (consumer) => this.session(consumer),
       healthWindowMs: k.healthWindowMs,
       restartMaxBackoffMs: k.restartMaxBackoffMs,
