@@ -62,14 +62,17 @@ async function recordsIn(service: RunningService): Promise<number> {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-/** Which member holds each partition ("topic/partition" → member id). */
+/**
+ * Which replica holds each partition ("topic/partition" → client id). By replica, not member id: a
+ * member the coordinator dropped (a session timeout on a starved machine) rejoins under a new id.
+ */
 async function groupOwners(admin: Admin, groupId: string): Promise<Map<string, string>> {
   const { groups } = await admin.describeGroups([groupId]);
   const owners = new Map<string, string>();
   for (const m of groups[0].members) {
     const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
     for (const [topic, partitions] of Object.entries(assignment?.assignment ?? {}))
-      for (const p of partitions) owners.set(`${topic}/${p}`, m.memberId);
+      for (const p of partitions) owners.set(`${topic}/${p}`, m.clientId);
   }
   return owners;
 }
@@ -223,7 +226,7 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
       inference: [stages.inference],
     };
     const group = (app: string) => `${env.KAFKA_GROUP_ID_PREFIX}${app}`;
-    // KAFKA_PARTITION_ASSIGNOR passes through to the services (docs/ARCHITECTURE.md, "Scaling out").
+    // KAFKA_PARTITION_ASSIGNOR passes through to the services (docs/ARCHITECTURE.md, "The partition assignor").
     const { partitionAssignor } = loadCommonConfig({ ...process.env, ...env }).kafka;
     const phases: Record<string, unknown>[] = [];
     const counted = new Map<RunningService, number>();
@@ -236,7 +239,7 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
         const now = await Promise.all(replicas[app].map(recordsIn));
         row[`${app}Records`] = now.map((n, i) => n - (counted.get(replicas[app][i]) ?? 0));
         row[`${app}Partitions`] = await groupSpread(admin, group(app));
-        // Partitions that changed hands since the last phase (what the assignor moved).
+        // Partitions that changed replica since the last phase (what the assignor moved).
         const held = await groupOwners(admin, group(app));
         if (owners[app]) row[`${app}Moved`] = movedPartitions(owners[app], held);
         owners[app] = held;
@@ -253,7 +256,9 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
     /** One more replica of each stage; resolves once both groups have settled with n members. */
     async function scaleTo(n: number): Promise<{ from: number; to: number }> {
       const from = Date.now();
-      const added = await Promise.all([start('preprocessor', env), start('inference', env)]);
+      // Each replica its own client id, so that groupOwners tells replicas apart.
+      const replicaEnv = { ...env, KAFKA_CLIENT_ID: `replica-${n}` };
+      const added = await Promise.all([start('preprocessor', replicaEnv), start('inference', replicaEnv)]);
       await Promise.all(added.map((s) => waitReady(s, 120_000)));
       replicas.preprocessor.push(added[0]);
       replicas.inference.push(added[1]);
@@ -288,6 +293,9 @@ describe('a replicated three-broker cluster (a private KRaft cluster and registr
     record({
       scenario: 'scale 1 → 2 → 3 replicas, 6 partitions',
       assignor: partitionAssignor,
+      delivery: process.env.DELIVERY ?? 'at-least-once',
+      // Finds this run's service logs in .e2e/logs.
+      topic: env.TOPIC_RAW,
       rate: SCALE_RATE_PER_S,
       ...report,
       sentWhenThreeJoined,

@@ -38,8 +38,8 @@ describe('loadConfig', () => {
     expect(config.registry.url).toBe('https://reg.example:8081/apis/ccompat/v7');
   });
 
-  it('reads the partition assignor (KAFKA_PARTITION_ASSIGNOR), round robin unless set', () => {
-    expect(loadCommonConfig({}).kafka.partitionAssignor).toBe('roundrobin');
+  it('reads the partition assignor (KAFKA_PARTITION_ASSIGNOR), sticky unless set', () => {
+    expect(loadCommonConfig({}).kafka.partitionAssignor).toBe('sticky');
     expect(loadCommonConfig({ KAFKA_PARTITION_ASSIGNOR: 'sticky' }).kafka.partitionAssignor).toBe('sticky');
     expect(loadCommonConfig({ KAFKA_PARTITION_ASSIGNOR: 'roundrobin' }).kafka.partitionAssignor).toBe('roundrobin');
   });

@@ -21,7 +21,7 @@ export type InferenceDevice = (typeof INFERENCE_DEVICES)[number];
 export const DELIVERY_MODES = ['at-least-once', 'exactly-once'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
-/** How a consumer group's partitions are spread over its members (docs/ARCHITECTURE.md, "Scaling out"). */
+/** How a consumer group's partitions are spread over its members (docs/ARCHITECTURE.md, "The partition assignor"). */
 export const PARTITION_ASSIGNORS = ['sticky', 'roundrobin'] as const;
 export type PartitionAssignorName = (typeof PARTITION_ASSIGNORS)[number];
 
@@ -174,7 +174,8 @@ export function loadCommonConfig(env: Env = process.env): CommonConfig {
       sessionTimeoutMs,
       heartbeatIntervalMs: readInt(env, 'KAFKA_HEARTBEAT_INTERVAL_MS', 1_000, 100, 60_000),
       rebalanceTimeoutMs: readInt(env, 'KAFKA_REBALANCE_TIMEOUT_MS', 30_000, 1_000, 600_000),
-      partitionAssignor: readEnum(env, 'KAFKA_PARTITION_ASSIGNOR', 'roundrobin', PARTITION_ASSIGNORS),
+      // sticky: a join or leave moves only the partitions that must move (docs/ARCHITECTURE.md, "The partition assignor").
+      partitionAssignor: readEnum(env, 'KAFKA_PARTITION_ASSIGNOR', 'sticky', PARTITION_ASSIGNORS),
       healthWindowMs: readInt(env, 'KAFKA_HEALTH_WINDOW_MS', 3_000, 500, 600_000),
       restartMaxBackoffMs: readInt(env, 'KAFKA_RESTART_MAX_BACKOFF_MS', 2_000, 100, 600_000),
       security: loadKafkaSecurity(env),

@@ -20,7 +20,7 @@ export interface ManagedConsumerOptions {
   /** kafkajs consumer settings (session timeout, heartbeats, fetch sizes). */
   consumer: Omit<ConsumerConfig, 'groupId' | 'retry'>;
   /**
-   * KAFKA_PARTITION_ASSIGNOR (docs/ARCHITECTURE.md, "Scaling out"); it replaces `consumer.partitionAssigners`.
+   * KAFKA_PARTITION_ASSIGNOR (docs/ARCHITECTURE.md, "The partition assignor"); it replaces `consumer.partitionAssigners`.
    * Sticky members also offer round robin, so that a group can be rolled from one to the other.
    */
   assignor?: PartitionAssignorName;

@@ -91,7 +91,7 @@ export function decodeStickyMember(memberId: string, metadata: Buffer): StickyMe
 }
 
 /**
- * The sticky assignor for one kafkajs consumer (docs/ARCHITECTURE.md, "Scaling out"). Each member
+ * The sticky assignor for one kafkajs consumer (docs/ARCHITECTURE.md, "The partition assignor"). Each member
  * reports the partitions it was last given in its JoinGroup metadata (userData), so the leader can
  * leave them where they are. kafkajs tells an assignor nothing of its member's assignment: the
  * consumer's GROUP_JOIN handler passes it to received(). A kafkajs consumer calls the factory once,
