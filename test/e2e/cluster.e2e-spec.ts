@@ -88,7 +88,7 @@ async function groupSpread(admin: Admin, groupId: string): Promise<number[]> {
     .sort((a, b) => b - a);
 }
 
-/** Partitions held before that another member (or none) holds after. */
+/** Partitions held before that another replica (or none) holds after. */
 function movedPartitions(before: Map<string, string>, after: Map<string, string>): number {
   return [...before].filter(([partition, member]) => after.get(partition) !== member).length;
 }
