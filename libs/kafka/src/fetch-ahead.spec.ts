@@ -80,6 +80,30 @@ describe('FetchAhead', () => {
     expect(seen).toEqual([['3', '4']]);
   });
 
+  it('hands over nothing below the first offset beforeHandle answers (already committed), and moves past it', async () => {
+    const { consumer } = stubConsumer();
+    const fa = new FetchAhead(consumer, {
+      maxInFlight: 100,
+      revokeTimeoutMs: 1000,
+      logger: logger(),
+      beforeHandle: (_topic, partition) => Promise.resolve(partition === 0 ? 3n : undefined),
+    });
+    const seen: string[][] = [];
+    const handle = async (m: KafkaMessage[]) => void seen.push(m.map((x) => x.offset));
+    const below = payload(0, [0, 1, 2]);
+    await fa.accept(below.p, handle);
+    const across = payload(0, [2, 3, 4]);
+    await fa.accept(across.p, handle);
+    await fa.accept(payload(1, [0, 1]).p, handle);
+    await flush();
+    expect(seen).toEqual([
+      ['3', '4'],
+      ['0', '1'],
+    ]);
+    expect([below.resolved, across.resolved]).toEqual([['2'], ['4']]);
+    expect(fa.inFlightRecords).toBe(0);
+  });
+
   it('skips a stale batch without handing it over or moving the position', async () => {
     const { consumer } = stubConsumer();
     const fa = new FetchAhead(consumer, { maxInFlight: 100, revokeTimeoutMs: 1000, logger: logger() });

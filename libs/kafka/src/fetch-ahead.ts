@@ -45,8 +45,12 @@ export interface FetchAheadOptions {
   commitIntervalMs?: number;
   /** Called once the partitions were given up on a rebalance, before kafkajs rejoins. */
   onRevoked?: () => void;
-  /** Awaited before a partition's records are handed over (exactly-once: its producer holds the partition's id). */
-  beforeHandle?: (topic: string, partition: number) => Promise<void>;
+  /**
+   * Awaited before a partition's records are handed over (exactly-once: until its producer holds the
+   * partition's id); may answer the partition's first offset to hand over, the records before it being
+   * already committed (TransactionalOutputs.ready).
+   */
+  beforeHandle?: (topic: string, partition: number) => Promise<bigint | undefined | void>;
 }
 
 /**
@@ -143,10 +147,17 @@ export class FetchAhead {
     const { topic, partition } = batch;
     // A rewind (seek) is pending for this partition: this batch will be fetched again from there.
     if (payload.isStale() || batch.messages.length === 0) return;
-    await this.options.beforeHandle?.(topic, partition);
+    const first = (await this.options.beforeHandle?.(topic, partition)) ?? 0n;
     if (this.revoking || this.stopped || payload.isStale()) return;
+    const below = batch.messages.filter((m) => BigInt(m.offset) < first).length;
+    if (below > 0)
+      this.options.logger.warn(
+        `${topic}[${partition}]: skipped ${below} record(s) below offset ${first}, committed by the previous owner after this member read its position`,
+      );
     // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
-    const fresh = batch.messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
+    const fresh = batch.messages.filter(
+      (m) => BigInt(m.offset) >= first && !this.tracker.isDuplicate(topic, partition, m.offset),
+    );
     if (fresh.length > 0) {
       this.inFlight += fresh.length;
       const onFailed = (firstOffset: string, error: unknown) => {

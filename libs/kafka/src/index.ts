@@ -1,6 +1,7 @@
 export * from './complete-send';
 export * from './dlq';
 export * from './fetch-ahead';
+export * from './group-offsets.adapter';
 export * from './group-membership.adapter';
 export * from './kafka-client.factory';
 export * from './kafka-errors';

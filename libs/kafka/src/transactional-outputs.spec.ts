@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { brokerDown, FakeTransactionBroker } from '@app/testing';
+import { brokerDown, FakeTransactionBroker, FakeTransactionalProducer } from '@app/testing';
 import { isFenced, TransactionalOutputs, transactionalIdFor } from './transactional-outputs';
 
 const GROUP = 'e-inference';
@@ -15,6 +15,7 @@ function instance(broker: FakeTransactionBroker) {
   const outputs = new TransactionalOutputs({
     groupId: GROUP,
     createProducer: (id) => broker.producer(id),
+    committedOffset: (topic, partition) => Promise.resolve(broker.committedOffset(GROUP, topic, partition)),
     logger: quiet(),
     onFenced: (where) => fenced.push(where),
   });
@@ -102,6 +103,60 @@ describe('TransactionalOutputs', () => {
     handle(owner.outputs, 0, [0, 1]);
     await owner.outputs.commit([{ topic: 'tokenized', partition: 0, offset: '2' }]);
     expect(values(broker.committed('predictions'))).toEqual(['p0@0', 'p0@1']);
+  });
+
+  it("ready answers the committed offset read after the take-over: the previous owner's last commit, landed after the new owner's consumer read its position, is not handled twice", async () => {
+    const broker = new FakeTransactionBroker();
+    const previous = instance(broker);
+    previous.outputs.assign([{ topic: 'tokenized', partition: 0 }]);
+    await previous.outputs.ready('tokenized', 0);
+    handle(previous.outputs, 0, [0, 1, 2, 3, 4]);
+    // kafkajs reads the new owner's position when it joins: nothing is committed yet.
+    expect(broker.committedOffset(GROUP, 'tokenized', 0)).toBeUndefined();
+    // The previous owner's transaction, still in flight when the group rebalanced, commits now.
+    await previous.outputs.commit([{ topic: 'tokenized', partition: 0, offset: '5' }]);
+
+    const producers: FakeTransactionalProducer[] = [];
+    const readWithEpoch: (number | undefined)[] = [];
+    const owner = new TransactionalOutputs({
+      groupId: GROUP,
+      createProducer: (id) => producers[producers.push(broker.producer(id)) - 1],
+      committedOffset: (topic, partition) => {
+        readWithEpoch.push(producers[0].epoch);
+        return Promise.resolve(broker.committedOffset(GROUP, topic, partition));
+      },
+      logger: quiet(),
+      onFenced: () => undefined,
+    });
+    owner.assign([{ topic: 'tokenized', partition: 0 }]);
+    expect(await owner.ready('tokenized', 0)).toBe(5n);
+    // Read once the new producer held the id (epoch 1: the previous owner's was 0), so no older commit can follow.
+    expect(readWithEpoch).toEqual([1]);
+    // A partition nobody committed starts at 0; one not assigned answers nothing.
+    owner.assign([
+      { topic: 'tokenized', partition: 0 },
+      { topic: 'tokenized', partition: 1 },
+    ]);
+    expect(await owner.ready('tokenized', 1)).toBe(0n);
+    expect(await owner.ready('tokenized', 7)).toBeUndefined();
+  });
+
+  it('retries reading the committed offset without taking the id over again', async () => {
+    const broker = new FakeTransactionBroker();
+    let failures = 1;
+    const outputs = new TransactionalOutputs({
+      groupId: GROUP,
+      createProducer: (id) => broker.producer(id),
+      committedOffset: () => (failures-- > 0 ? Promise.reject(new Error('coordinator loading')) : Promise.resolve('9')),
+      logger: quiet(),
+      onFenced: () => undefined,
+    });
+    outputs.assign([{ topic: 'tokenized', partition: 3 }]);
+    expect(await outputs.ready('tokenized', 3)).toBe(9n);
+    // One empty transaction: the one InitProducerId takes.
+    expect(
+      broker.transactions.filter((t) => t.transactionalId === transactionalIdFor(GROUP, 'tokenized', 3)),
+    ).toHaveLength(1);
   });
 
   it('a new owner aborts the open transaction of an instance killed mid-transaction', async () => {

@@ -30,6 +30,11 @@ export interface TransactionalOutputsOptions {
    * id): this instance is a zombie. Nothing it staged becomes visible; the caller should stop.
    */
   onFenced: (where: string, error: unknown) => void;
+  /**
+   * The group's committed offset of an input partition (undefined: none yet), read once this
+   * instance holds the partition's transactional id (`ready`).
+   */
+  committedOffset: (topic: string, partition: number) => Promise<string | undefined>;
 }
 
 interface Staged {
@@ -66,8 +71,11 @@ interface PartitionTxn {
   partition: number;
   id: string;
   producer: TransactionalProducer;
-  /** Resolves once the producer holds the transactional id (every older owner fenced, its open transaction aborted). */
-  ready: Promise<void>;
+  /**
+   * Resolves once the producer holds the transactional id (every older owner fenced, its open
+   * transaction aborted), with the committed offset read after that.
+   */
+  ready: Promise<bigint>;
   staged: Staged[];
   /** The producer cannot go on (kafkajs leaves a failed EndTxn in a state it cannot leave): replace it. */
   broken: boolean;
@@ -163,9 +171,15 @@ export class TransactionalOutputs {
     return this.partitions.get(key(source.topic, source.partition))?.claim.has(source) ?? false;
   }
 
-  /** Resolves once this instance holds the partition's transactional id (immediately if not assigned). */
-  async ready(topic: string, partition: number): Promise<void> {
-    await this.partitions.get(key(topic, partition))?.ready;
+  /**
+   * Resolves once this instance holds the partition's transactional id (immediately if not
+   * assigned), with the first offset it may handle: the group's committed offset read after the
+   * take-over. kafkajs reads a new owner's position when it joins, before that take-over; the
+   * previous owner's last transaction can still commit in between (it had not finished when kafkajs
+   * rejoined), and the records it covered must not be handled a second time.
+   */
+  async ready(topic: string, partition: number): Promise<bigint | undefined> {
+    return this.partitions.get(key(topic, partition))?.ready;
   }
 
   /**
@@ -289,7 +303,7 @@ export class TransactionalOutputs {
       partition,
       id,
       producer: this.options.createProducer(id),
-      ready: Promise.resolve(),
+      ready: Promise.resolve(0n),
       staged: [],
       broken: false,
     };
@@ -314,19 +328,28 @@ export class TransactionalOutputs {
   /**
    * Connects and takes over the transactional id: kafkajs initialises it with the first
    * transaction, so an empty one is begun and ended (nothing is sent to the broker but InitProducerId).
+   * Then reads the committed offset, final now that no earlier owner can commit (see `ready`).
    * Retried until it succeeds or the partition is given up.
    */
-  private async init(p: PartitionTxn): Promise<void> {
+  private async init(p: PartitionTxn): Promise<bigint> {
     const producer = p.producer;
+    let taken = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        await producer.connect();
-        const txn = await producer.transaction();
-        await txn.abort();
-        this.options.logger.log(`${p.id}: transactional id taken over (any earlier owner fenced)`);
-        return;
+        if (!taken) {
+          await producer.connect();
+          const txn = await producer.transaction();
+          await txn.abort();
+          taken = true;
+        }
+        const committed = await this.options.committedOffset(p.topic, p.partition);
+        const first = committed === undefined || BigInt(committed) < 0n ? 0n : BigInt(committed);
+        this.options.logger.log(
+          `${p.id}: transactional id taken over (any earlier owner fenced); committed offset ${first}`,
+        );
+        return first;
       } catch (error) {
-        if (p.producer !== producer || this.partitions.get(key(p.topic, p.partition)) !== p) return;
+        if (p.producer !== producer || this.partitions.get(key(p.topic, p.partition)) !== p) return 0n;
         const wait = Math.min(5_000, 200 * 2 ** attempt);
         this.options.logger.warn(
           `${p.id}: initialising the transactional producer failed (${(error as Error).message}); retrying in ${wait} ms`,

@@ -106,6 +106,8 @@ describe('OutputWriter in exactly-once mode', () => {
     const outputs = new TransactionalOutputs({
       groupId: 'g-preprocessor',
       createProducer: (id) => broker.producer(id),
+      committedOffset: (topic, partition) =>
+        Promise.resolve(broker.committedOffset('g-preprocessor', topic, partition)),
       logger,
       onFenced: () => undefined,
     });

@@ -305,6 +305,7 @@ describe('BatchPipeline', () => {
     const outputs = new TransactionalOutputs({
       groupId: 'g-inference',
       createProducer: (id) => broker.producer(id),
+      committedOffset: (topic, partition) => Promise.resolve(broker.committedOffset('g-inference', topic, partition)),
       logger: quiet(),
       onFenced: () => undefined,
     });

@@ -14,6 +14,7 @@ import {
   FetchAhead,
   FileMemberLedger,
   GroupMembershipAdapter,
+  GroupOffsetsAdapter,
   KAFKA_CLIENT,
   KafkaConnection,
   KafkaProducerAdapter,
@@ -47,8 +48,9 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   private readonly pipeline: Pipeline<In>;
   private readonly inputTopic: string;
   private fetchAhead?: FetchAhead;
-  /** Exactly-once mode: the per-partition transactional producers. */
   private readonly transactional?: TransactionalOutputs;
+  /** Exactly-once: where a newly assigned partition's handling starts (TransactionalOutputs.ready). */
+  private readonly groupOffsets?: GroupOffsetsAdapter;
   private fenced = false;
   private readonly tracer: StageTracer;
   private readonly lag?: ConsumerLag;
@@ -77,7 +79,8 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     this.inputTopic = options.inputTopic(config);
     this.deserializer = new AvroDeserializer(codec, options.input);
     const groupId = `${config.kafka.groupIdPrefix}${name}`;
-    if (config.stage.delivery === 'exactly-once')
+    if (config.stage.delivery === 'exactly-once') {
+      const offsets = (this.groupOffsets = new GroupOffsetsAdapter(kafka, groupId));
       this.transactional = new TransactionalOutputs({
         groupId,
         createProducer: (transactionalId) =>
@@ -90,7 +93,9 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
           }),
         logger: this.logger,
         onFenced: (where, error) => this.onFenced(where, error),
+        committedOffset: (topic, partition) => offsets.committed(topic, partition),
       });
+    }
     this.writer = new OutputWriter(producer, {
       transactional: this.transactional,
       maxMessageBytes: config.kafka.maxMessageBytes,
@@ -245,6 +250,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
     }
     this.writer.stop();
     await this.transactional?.close();
+    await this.groupOffsets?.close();
     await this.lag?.stop();
     await this.consumer.stop();
   }
