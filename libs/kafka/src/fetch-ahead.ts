@@ -149,15 +149,16 @@ export class FetchAhead {
     if (payload.isStale() || batch.messages.length === 0) return;
     const first = (await this.options.beforeHandle?.(topic, partition)) ?? 0n;
     if (this.revoking || this.stopped || payload.isStale()) return;
-    const below = batch.messages.filter((m) => BigInt(m.offset) < first).length;
-    if (below > 0)
+    // Offsets ascend within a batch: only one that starts below `first` holds records to skip.
+    let messages = batch.messages;
+    if (BigInt(messages[0].offset) < first) {
+      messages = messages.filter((m) => BigInt(m.offset) >= first);
       this.options.logger.warn(
-        `${topic}[${partition}]: skipped ${below} record(s) below offset ${first}, committed by the previous owner after this member read its position`,
+        `${topic}[${partition}]: skipped ${batch.messages.length - messages.length} record(s) below offset ${first}, committed by the previous owner after this member read its position`,
       );
+    }
     // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
-    const fresh = batch.messages.filter(
-      (m) => BigInt(m.offset) >= first && !this.tracker.isDuplicate(topic, partition, m.offset),
-    );
+    const fresh = messages.filter((m) => !this.tracker.isDuplicate(topic, partition, m.offset));
     if (fresh.length > 0) {
       this.inFlight += fresh.length;
       const onFailed = (firstOffset: string, error: unknown) => {

@@ -48,6 +48,7 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
   private readonly pipeline: Pipeline<In>;
   private readonly inputTopic: string;
   private fetchAhead?: FetchAhead;
+  /** Exactly-once mode: the per-partition transactional producers. */
   private readonly transactional?: TransactionalOutputs;
   /** Exactly-once: where a newly assigned partition's handling starts (TransactionalOutputs.ready). */
   private readonly groupOffsets?: GroupOffsetsAdapter;
