@@ -78,6 +78,73 @@ describe('TransactionalOutputs', () => {
     expect(broker.committedOffset(GROUP, 'tokenized', 1)).toBe('2');
   });
 
+  it('a commit that landed although its answer was lost is not written again by the retry', async () => {
+    let loseAnswer = true;
+    const broker = new FakeTransactionBroker().failWith((step) => {
+      if (step !== 'committed' || !loseAnswer) return undefined;
+      loseAnswer = false;
+      return brokerDown();
+    });
+    const { outputs } = instance(broker);
+    outputs.assign([{ topic: 'tokenized', partition: 0 }]);
+    handle(outputs, 0, [0, 1, 2]);
+
+    // The broker wrote the commit and died before answering: kafkajs cannot abort, so the producer is replaced.
+    await expect(outputs.commit([{ topic: 'tokenized', partition: 0, offset: '2' }])).rejects.toThrow(/ECONNREFUSED/);
+    expect(values(broker.committed('predictions'))).toEqual(['p0@0', 'p0@1']);
+
+    // The tracker retries the same offset, then goes on.
+    await outputs.commit([{ topic: 'tokenized', partition: 0, offset: '2' }]);
+    await outputs.commit([{ topic: 'tokenized', partition: 0, offset: '3' }]);
+    expect(values(broker.committed('predictions'))).toEqual(['p0@0', 'p0@1', 'p0@2']);
+    expect(broker.committedOffset(GROUP, 'tokenized', 0)).toBe('3');
+    expect(outputs.stagedMessages).toBe(0);
+  });
+
+  it("after a revoke, ready waits for this instance's transaction in flight and answers the offset it committed", async () => {
+    const broker = new FakeTransactionBroker();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holdCommit = true;
+    const outputs = new TransactionalOutputs({
+      groupId: GROUP,
+      createProducer: (id) => {
+        const producer = broker.producer(id);
+        const transaction = producer.transaction.bind(producer);
+        // A commit that takes its time (the broker away): it lands after the rejoin.
+        producer.transaction = async () => {
+          const txn = await transaction();
+          const commit = txn.commit.bind(txn);
+          return { ...txn, commit: async () => (holdCommit ? held.then(commit) : commit()) };
+        };
+        return producer;
+      },
+      committedOffset: (topic, partition) => Promise.resolve(broker.committedOffset(GROUP, topic, partition)),
+      logger: quiet(),
+      onFenced: () => undefined,
+    });
+    outputs.assign([{ topic: 'tokenized', partition: 0 }]);
+    expect(await outputs.ready('tokenized', 0)).toBe(0n);
+    handle(outputs, 0, [0, 1, 2, 3]);
+    const inFlight = outputs.commit([{ topic: 'tokenized', partition: 0, offset: '4' }]);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // The revoke's wait ran out; kafkajs rejoins and reads the position (nothing committed yet), and the partition stays.
+    outputs.revoked();
+    outputs.assign([{ topic: 'tokenized', partition: 0 }]);
+    let floor: bigint | undefined;
+    const ready = outputs.ready('tokenized', 0).then((f) => (floor = f));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(floor).toBeUndefined();
+
+    holdCommit = false;
+    release();
+    await inFlight;
+    await ready;
+    expect(floor).toBe(4n);
+    expect(values(broker.committed('predictions'))).toEqual(['p0@0', 'p0@1', 'p0@2', 'p0@3']);
+  });
+
   it('fences a zombie: once the new owner holds the partition, nothing the old one writes becomes visible', async () => {
     const broker = new FakeTransactionBroker();
     const zombie = instance(broker);

@@ -65,7 +65,7 @@ export class Claim {
 
 interface PartitionTxn {
   claim: Claim;
-  /** The transaction in flight, if any (settles either way). */
+  /** The transaction in flight, if any: settles either way, at the latest when it times out. */
   committing?: Promise<void>;
   topic: string;
   partition: number;
@@ -73,7 +73,8 @@ interface PartitionTxn {
   producer: TransactionalProducer;
   /**
    * Resolves once the producer holds the transactional id (every older owner fenced, its open
-   * transaction aborted), with the committed offset read after that.
+   * transaction aborted) and no transaction of its own is in flight, with the committed offset read
+   * after that: the first offset this instance may handle.
    */
   ready: Promise<bigint>;
   staged: Staged[];
@@ -163,6 +164,7 @@ export class TransactionalOutputs {
     for (const p of this.partitions.values()) {
       p.staged = [];
       p.claim = this.newClaim(p);
+      p.ready = this.afterInFlight(p);
     }
   }
 
@@ -174,8 +176,9 @@ export class TransactionalOutputs {
   /**
    * Resolves once this instance holds the partition's transactional id (immediately if not
    * assigned), with the first offset it may handle: the group's committed offset read after the
-   * take-over. kafkajs reads a new owner's position when it joins, before that take-over; the
-   * previous owner's last transaction can still commit in between (it had not finished when kafkajs
+   * take-over, and after a revoke once this instance's own transaction in flight has settled.
+   * kafkajs reads a partition's position when the member joins; the previous owner's last
+   * transaction, or this instance's, can still commit after that (it had not finished when kafkajs
    * rejoined), and the records it covered must not be handled a second time.
    */
   async ready(topic: string, partition: number): Promise<bigint | undefined> {
@@ -197,7 +200,8 @@ export class TransactionalOutputs {
   /**
    * The OffsetTracker's commit: per partition one transaction with the staged outputs below the
    * offset and the offset. A failure aborts (nothing of it becomes visible) and rejects; the tracker
-   * retries, sending the same outputs again in a new transaction.
+   * retries, sending the same outputs again in a new transaction. If the failed commit did land (its
+   * answer was lost), the replaced producer's take-over reads that, and the retry sends nothing twice.
    */
   readonly commit = async (offsets: TopicPartitionOffsetAndMetadata[]): Promise<void> => {
     const results = await Promise.allSettled(offsets.map((o) => this.commitPartition(o)));
@@ -217,8 +221,6 @@ export class TransactionalOutputs {
     const p = this.partitions.get(key(o.topic, o.partition));
     // Not ours any more: its new owner re-reads from the last committed offset.
     if (!p) return;
-    const work = this.transact(p, o);
-    p.committing = work.catch(() => undefined);
     // A kafkajs call that never answers (its connection closed under it) must not stop every later
     // commit: past the timeout the producer is replaced, which aborts whatever it left open.
     let timer: NodeJS.Timeout | undefined;
@@ -231,19 +233,21 @@ export class TransactionalOutputs {
         reject(new Error(`${p.id}: transaction timed out`));
       }, COMMIT_TIMEOUT_MS);
     });
-    try {
-      await Promise.race([work, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const settled = Promise.race([this.transact(p, o), timedOut]).finally(() => clearTimeout(timer));
+    p.committing = settled.catch(() => undefined);
+    await settled;
   }
 
   private async transact(
     p: PartitionTxn,
     { topic, partition, offset }: TopicPartitionOffsetAndMetadata,
   ): Promise<void> {
-    await p.ready;
+    const floor = await p.ready;
     const upTo = BigInt(offset);
+    // Below the floor is committed already: a retry after a commit whose answer was lost (the broker
+    // died after writing it) finds it so once the replaced producer's take-over has read the offset.
+    if (floor > 0n) p.staged = p.staged.filter((s) => s.offset >= floor);
+    if (upTo <= floor) return;
     const batch = p.staged.filter((s) => s.offset < upTo);
     const where = `${topic}[${partition}]`;
     let txn: ProducerTransaction | undefined;
@@ -329,31 +333,59 @@ export class TransactionalOutputs {
    * Connects and takes over the transactional id: kafkajs initialises it with the first
    * transaction, so an empty one is begun and ended (nothing is sent to the broker but InitProducerId).
    * Then reads the committed offset, final now that no earlier owner can commit (see `ready`).
-   * Retried until it succeeds or the partition is given up.
+   * Each step is retried until it succeeds or the partition or this producer is given up.
    */
   private async init(p: PartitionTxn): Promise<bigint> {
     const producer = p.producer;
-    let taken = false;
+    const taken = await this.retrying(p, producer, 'initialising the transactional producer', async () => {
+      await producer.connect();
+      const txn = await producer.transaction();
+      await txn.abort();
+      return true;
+    });
+    if (!taken) return 0n;
+    const first = await this.readFloor(p, producer);
+    this.options.logger.log(
+      `${p.id}: transactional id taken over (any earlier owner fenced); committed offset ${first}`,
+    );
+    return first;
+  }
+
+  /**
+   * A revoke's `ready` for a partition this instance may get back. kafkajs re-reads a kept partition
+   * from the offset it reads at the rejoin; a transaction of this instance still in flight then (the
+   * revoke's wait ran out) can commit after that read. Once it has settled, this instance holding
+   * the id, the committed offset is final again.
+   */
+  private async afterInFlight(p: PartitionTxn): Promise<bigint> {
+    const producer = p.producer;
+    await Promise.all([p.ready, p.committing]);
+    // The transaction failed and its producer was replaced: that take-over reads the offset.
+    if (p.producer !== producer) return p.ready;
+    return this.readFloor(p, producer);
+  }
+
+  private async readFloor(p: PartitionTxn, producer: TransactionalProducer): Promise<bigint> {
+    const committed = await this.retrying(p, producer, 'reading the committed offset', () =>
+      this.options.committedOffset(p.topic, p.partition),
+    );
+    return committed === undefined || BigInt(committed) < 0n ? 0n : BigInt(committed);
+  }
+
+  /** Runs `step` until it succeeds; undefined once `producer` is replaced or the partition given up. */
+  private async retrying<T>(
+    p: PartitionTxn,
+    producer: TransactionalProducer,
+    what: string,
+    step: () => Promise<T>,
+  ): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        if (!taken) {
-          await producer.connect();
-          const txn = await producer.transaction();
-          await txn.abort();
-          taken = true;
-        }
-        const committed = await this.options.committedOffset(p.topic, p.partition);
-        const first = committed === undefined || BigInt(committed) < 0n ? 0n : BigInt(committed);
-        this.options.logger.log(
-          `${p.id}: transactional id taken over (any earlier owner fenced); committed offset ${first}`,
-        );
-        return first;
+        return await step();
       } catch (error) {
-        if (p.producer !== producer || this.partitions.get(key(p.topic, p.partition)) !== p) return 0n;
+        if (p.producer !== producer || this.partitions.get(key(p.topic, p.partition)) !== p) return undefined;
         const wait = Math.min(5_000, 200 * 2 ** attempt);
-        this.options.logger.warn(
-          `${p.id}: initialising the transactional producer failed (${(error as Error).message}); retrying in ${wait} ms`,
-        );
+        this.options.logger.warn(`${p.id}: ${what} failed (${(error as Error).message}); retrying in ${wait} ms`);
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }
