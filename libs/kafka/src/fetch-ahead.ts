@@ -154,7 +154,7 @@ export class FetchAhead {
     if (BigInt(messages[0].offset) < first) {
       messages = messages.filter((m) => BigInt(m.offset) >= first);
       this.options.logger.warn(
-        `${topic}[${partition}]: skipped ${batch.messages.length - messages.length} record(s) below offset ${first}, committed by the previous owner after this member read its position`,
+        `${topic}[${partition}]: skipped ${batch.messages.length - messages.length} record(s) below offset ${first}, committed after this member read its position (a transaction still in flight at the rejoin)`,
       );
     }
     // After a rejoin that kept this partition, kafkajs re-reads from the last commit: skip what is still in flight.
