@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { KafkaSecurity } from '@app/config';
 import { Kafka, KafkaConfig, logLevel, LogEntry, SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
+import { patchKafkajsIdleLoop } from './kafkajs-idle-loop.patch';
 
 /**
  * kafkajs warns on every idempotent producer whose client limits retries. Here a send that kafkajs
@@ -52,6 +53,7 @@ export function createKafka(
   security?: KafkaSecurity,
 ): Kafka {
   const logger = new Logger('kafkajs');
+  patchKafkajsIdleLoop();
   return new Kafka({
     clientId,
     brokers,
