@@ -13,6 +13,7 @@ import { cpuPer1000, CpuReading, readCpu } from './proc-cpu';
 import {
   BenchPipeline,
   httpLoad,
+  latencyBreakdown,
   latencyStats,
   meanBatchSize,
   metricsBetween,
@@ -177,7 +178,11 @@ async function main(): Promise<void> {
       const run = await producePaced(p, texts, rate, seconds);
       await p.waitAll(run.ids, 300_000);
       const cpuS = cpuPer1000(before, cpu('preprocessor', 'inference', 'gateway'), run.ids.length, modelThreads);
-      return { stats: latencyStats(run.ids, p, run.sentAt), cpuS };
+      return {
+        stats: latencyStats(run.ids, p, run.sentAt),
+        hops: await latencyBreakdown(run.ids, p, run.sentAt),
+        cpuS,
+      };
     };
     const light = await paced(4, quick ? 5 : 10);
     const beforeHalf = await p.metrics('inference');
@@ -189,16 +194,19 @@ async function main(): Promise<void> {
       light_load_e2e_p50_ms: light.stats.p50_ms,
       light_load_e2e_p99_ms: light.stats.p99_ms,
       light_load_cpu_s_per_1000: light.cpuS,
+      light_load_hops_ms: light.hops,
       half_load_rate_texts_per_s: c / 2,
       half_load_e2e_p50_ms: half.stats.p50_ms,
       half_load_e2e_p99_ms: half.stats.p99_ms,
       half_load_metrics_e2e_p50_ms: halfMetrics.e2e_p50_ms,
       half_load_metrics_e2e_p99_ms: halfMetrics.e2e_p99_ms,
       half_load_cpu_s_per_1000: half.cpuS,
+      half_load_hops_ms: half.hops,
       sixty_load_rate_texts_per_s: 0.6 * c,
       sixty_load_e2e_p50_ms: sixty.stats.p50_ms,
       sixty_load_e2e_p99_ms: sixty.stats.p99_ms,
       sixty_load_cpu_s_per_1000: sixty.cpuS,
+      sixty_load_hops_ms: sixty.hops,
     });
   }
 
@@ -355,6 +363,9 @@ function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
       'light_load_cpu_s_per_1000',
       'half_load_cpu_s_per_1000',
       'sixty_load_cpu_s_per_1000',
+      'light_load_hops_ms',
+      'half_load_hops_ms',
+      'sixty_load_hops_ms',
     ].map(
       (k) =>
         `| ${k} | ${Object.entries((r[k] ?? {}) as Record<string, number>)

@@ -257,6 +257,30 @@ export function latencyStats(ids: string[], pipeline: BenchPipeline, sentAt: Map
   return { p50_ms: percentile(lat, 50), p95_ms: percentile(lat, 95), p99_ms: percentile(lat, 99), count: lat.length };
 }
 
+/**
+ * Where a paced run's latency goes, per hop, from the predictions' own timestamps (one clock, one
+ * machine): send → tokenized (raw's produce, the preprocessor's fetch and tokenizing), tokenized →
+ * predicted (tokenized's produce and fetch, the batcher's wait, the model), predicted → received
+ * (predictions' produce and the reader's fetch).
+ */
+export async function latencyBreakdown(ids: string[], pipeline: BenchPipeline, sentAt: Map<string, number>) {
+  const hops = { to_tokenized: [] as number[], to_predicted: [] as number[], to_received: [] as number[] };
+  for (const p of await pipeline.decoded(ids)) {
+    const sent = sentAt.get(p.id);
+    const received = pipeline.received.get(p.id)?.at;
+    if (sent === undefined || received === undefined) continue;
+    hops.to_tokenized.push(p.tokenizedAt - sent);
+    hops.to_predicted.push(p.predictedAt - p.tokenizedAt);
+    hops.to_received.push(received - p.predictedAt);
+  }
+  return Object.fromEntries(
+    Object.entries(hops).flatMap(([hop, xs]) => [
+      [`${hop}_p50_ms`, percentile(xs, 50)],
+      [`${hop}_p99_ms`, percentile(xs, 99)],
+    ]),
+  ) as Record<string, number>;
+}
+
 export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
