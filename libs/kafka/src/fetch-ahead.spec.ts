@@ -344,7 +344,7 @@ describe('FetchAhead', () => {
           logger: logger(),
         });
         beat(); // kafkajs heartbeated at t=0: the next one falls due at t=1000
-        await jest.advanceTimersByTimeAsync(950);
+        await jest.advanceTimersByTimeAsync(985); // within the lead (HEARTBEAT_LEAD_MS, 20 ms)
         const work = deferred();
         const beatsAt: number[] = [];
         // Like kafkajs's: a no-op before the interval has passed; after it, the broker says "rebalancing".
@@ -360,7 +360,7 @@ describe('FetchAhead', () => {
             () => (outcome = 'returned'),
             (e: unknown) => (outcome = e),
           );
-        await jest.advanceTimersByTimeAsync(40);
+        await jest.advanceTimersByTimeAsync(10);
         expect(outcome).toBe('pending'); // stays to send the heartbeat due at t=1000 itself
         await jest.advanceTimersByTimeAsync(100);
         expect(beatsAt[0]).toBeGreaterThanOrEqual(1_000);

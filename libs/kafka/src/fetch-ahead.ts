@@ -8,10 +8,12 @@ const KEEP_ALIVE_MS = 1_000;
 const HOLD_POLL_MS = 20;
 /**
  * How long before kafkajs's next heartbeat falls due an eachBatch stays to send that heartbeat
- * itself (see heartbeatBeforeReturning). Above the fetch wait, so that a fetch with records comes
- * along in that window while a stream flows.
+ * itself (see heartbeatBeforeReturning). It must cover what kafkajs does between this return and its
+ * next fetch (its heartbeats for the fetch's empty partitions); the next fetch with records starts
+ * with this member's own heartbeat. Each ms of it is a wait on the stream: at 100 ms of every 1 s
+ * interval it was the 75 ms p99 of a hop under load (bench/README.md, the runs of 2026-12-05).
  */
-const HEARTBEAT_LEAD_MS = 100;
+const HEARTBEAT_LEAD_MS = 20;
 /** kafkajs stamps its last heartbeat just after its HEARTBEAT event: aim a little after it falls due. */
 const HEARTBEAT_SLACK_MS = 2;
 
