@@ -92,7 +92,7 @@ describe('loadConfig', () => {
       revokeTimeoutMs: 10_000,
       lagIntervalMs: 5_000,
       delivery: 'at-least-once',
-      commitIntervalMs: 0,
+      commitIntervalMs: 100,
       stateDir: join(tmpdir(), 'kafka-text-classifier-state'),
       instanceId: hostname(),
     });
@@ -105,6 +105,7 @@ describe('loadConfig', () => {
       commitIntervalMs: 100,
     });
     expect(loadInferenceConfig({ DELIVERY: 'exactly-once', COMMIT_INTERVAL_MS: '0' }).stage.commitIntervalMs).toBe(0);
+    expect(loadInferenceConfig({ COMMIT_INTERVAL_MS: '250' }).stage.commitIntervalMs).toBe(250);
     expect(loadInferenceConfig({}).stage.maxInFlight).toBe(2048);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512' }).stage.maxInFlight).toBe(512);
     expect(loadInferenceConfig({ BATCH_QUEUE_HIGH_WATER: '512', STAGE_MAX_IN_FLIGHT: '64' }).stage.maxInFlight).toBe(

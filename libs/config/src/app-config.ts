@@ -151,6 +151,8 @@ export interface InferenceConfig extends StageConfig {
     allowSpinning: boolean;
     /** Model sessions running batches side by side; 0 = 2 on a multi-core CPU, 1 on a GPU. */
     sessions: number;
+    /** On a CPU split between sessions, one more with every thread for a batch that runs alone (OnnxClassifier). */
+    latencySession: boolean;
   };
 }
 
@@ -233,7 +235,8 @@ function loadStageConfig(env: Env, defaultMaxInFlight: number): StageConfig {
       lagIntervalMs: readInt(env, 'METRICS_LAG_INTERVAL_MS', 5_000, 0, 3_600_000),
       delivery,
       // exactly-once: 100 ms measured best of 0/100/500 (bench/delivery-bench.ts; docs/ARCHITECTURE.md, "Delivery").
-      commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', delivery === 'exactly-once' ? 100 : 0, 0, 60_000),
+      // at-least-once: fewer commit requests under a trickle, and a crash re-reads at most 100 ms more.
+      commitIntervalMs: readInt(env, 'COMMIT_INTERVAL_MS', 100, 0, 60_000),
       stateDir: resolve(readString(env, 'STAGE_STATE_DIR', join(tmpdir(), 'kafka-text-classifier-state'))),
       instanceId: readInstanceId(env),
     },
@@ -360,6 +363,7 @@ export function loadInferenceConfig(env: Env = process.env): InferenceConfig {
       graphOptimization: readEnum(env, 'ORT_GRAPH_OPTIMIZATION', 'all', GRAPH_OPTIMIZATION_LEVELS),
       allowSpinning: readEnum(env, 'ORT_ALLOW_SPINNING', '1', ['0', '1'] as const) === '1',
       sessions: readInt(env, 'ORT_SESSIONS', 0, 0, 64),
+      latencySession: readEnum(env, 'ORT_LATENCY_SESSION', '1', ['0', '1'] as const) === '1',
     },
   };
   if (config.batch.maxTokens < config.batch.maxSize) {

@@ -150,4 +150,31 @@ describe('OffsetTracker', () => {
       slow.stop();
     }
   });
+
+  it('a drain does not wait out the commit interval: it commits what is finished at once', async () => {
+    const spaced: TopicPartitionOffsetAndMetadata[][] = [];
+    const slow = new OffsetTracker(
+      async (offsets) => {
+        spaced.push(offsets);
+      },
+      undefined,
+      500,
+      60_000,
+    );
+    try {
+      slow.track('t', 0, '0', '9', Promise.resolve(), noFailure);
+      await flush();
+      slow.track('t', 0, '10', '19', Promise.resolve(), noFailure);
+      await flush();
+      expect(spaced.map((c) => c[0].offset)).toEqual(['10']);
+      const outcome = await Promise.race([
+        slow.drained().then(() => 'drained'),
+        new Promise((r) => setTimeout(() => r('still waiting'), 1_000)),
+      ]);
+      expect(outcome).toBe('drained');
+      expect(spaced.map((c) => c[0].offset)).toEqual(['10', '20']);
+    } finally {
+      slow.stop();
+    }
+  });
 });

@@ -135,6 +135,13 @@ export class OffsetTracker {
   /** Resolves once nothing tracked is still running and every finished prefix is committed (drain, revoke). */
   async drained(): Promise<void> {
     if (this.isIdle()) return;
+    // Whoever waits (a revoke, a drain) should not also wait out the commit interval.
+    if (this.intervalTimer) {
+      clearTimeout(this.intervalTimer);
+      this.intervalTimer = undefined;
+      this.lastCommitAt = Number.NEGATIVE_INFINITY;
+      this.flush();
+    }
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 

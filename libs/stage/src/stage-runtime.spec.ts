@@ -29,13 +29,13 @@ class Upper implements RecordHandler<'raw', 'tokenized'> {
   }
 }
 
-async function setup() {
+async function setup(env: Record<string, string> = {}) {
   jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
   jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
   const { codec } = await registeredCodec();
   const { kafka, consumers } = fakeKafka();
   const producer = new FakeProducer();
-  const config = loadPreprocessorConfig({ TOPIC_RAW: TEST_TOPICS.raw, TOPIC_TOKENIZED: TEST_TOPICS.tokenized });
+  const config = loadPreprocessorConfig({ TOPIC_RAW: TEST_TOPICS.raw, TOPIC_TOKENIZED: TEST_TOPICS.tokenized, ...env });
   const options: StageOptions<'raw', 'tokenized'> = {
     name: 'preprocessor',
     input: 'raw',
@@ -106,6 +106,26 @@ describe('StageRuntime', () => {
     expect(dlq.map((m) => String(m.headers!['dlq.error.class']))).toEqual(['InvalidWireFormatError', 'Error']);
     expect(consumer.consumer.commitOffsets).toHaveBeenLastCalledWith([{ topic: 'raw', partition: 0, offset: '3' }]);
     await runtime.beforeApplicationShutdown();
+  });
+
+  it('keeps COMMIT_INTERVAL_MS between two commits at least once too, and a drain commits at once', async () => {
+    const { runtime, consumers, producer, codec } = await setup({ COMMIT_INTERVAL_MS: '60000' });
+    runtime.onApplicationBootstrap();
+    await flush();
+    const consumer = consumers[0];
+    consumer.emit('group_join', { memberAssignment: { raw: [0] } });
+    await consumer.runConfig!.eachBatch!(batchOf(codec, [rawText()]));
+    await flush();
+    const second = batchOf(codec, [rawText(), rawText()]);
+    second.batch.messages.forEach((m, i) => (m.offset = String(i + 1)));
+    second.batch.lastOffset = () => '2';
+    await consumer.runConfig!.eachBatch!(second);
+    await flush();
+    expect(producer.messages('tokenized')).toHaveLength(3);
+    expect(consumer.consumer.commitOffsets).toHaveBeenCalledTimes(1);
+    expect(consumer.consumer.commitOffsets).toHaveBeenLastCalledWith([{ topic: 'raw', partition: 0, offset: '1' }]);
+    await runtime.beforeApplicationShutdown();
+    expect(consumer.consumer.commitOffsets).toHaveBeenLastCalledWith([{ topic: 'raw', partition: 0, offset: '3' }]);
   });
 
   it('starts a fresh consumer after a crash, and is not ready meanwhile', async () => {

@@ -290,9 +290,9 @@ export class StageRuntime<In extends RecordKind, Out extends RecordKind>
       },
       trimQueued: () => this.pipeline.trimQueued(),
       abandonQueued: () => this.pipeline.abandonQueued(),
+      commitIntervalMs: this.config.stage.commitIntervalMs,
       ...(transactional && {
         commit: transactional.commit,
-        commitIntervalMs: this.config.stage.commitIntervalMs,
         onRevoked: () => transactional.revoked(),
         beforeHandle: (topic: string, partition: number) => transactional.ready(topic, partition),
       }),
