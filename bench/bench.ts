@@ -15,6 +15,7 @@ import {
   httpLoad,
   latencyBreakdown,
   latencyStats,
+  modelThreadCount,
   meanBatchSize,
   metricsBetween,
   producePaced,
@@ -94,10 +95,7 @@ async function main(): Promise<void> {
     broker: readCpu(brokerPid),
   });
   // The inference service's model threads: one per intra-op thread of each session (README, ORT_SESSIONS).
-  const sessions = config.inference.sessions || (cpus().length > 1 ? 2 : 1);
-  const modelThreads = {
-    inference: sessions * (config.inference.intraOpThreads || Math.max(1, Math.floor(cpus().length / sessions))),
-  };
+  const modelThreads = { inference: modelThreadCount(config, cpus().length) };
   // The gateway is not part of (c): it joins for (e) only, so its predictions listener does not share the CPU before.
   await p.start('preprocessor', 'inference');
   {

@@ -28,7 +28,11 @@ export async function measureCeiling(
   const info = loadModelInfo(config.model.dir);
   const tokenizer = TextTokenizer.fromFile(info.tokenizerPath, info.maxLength);
   const ids = texts.map((t) => tokenizer.encode(t).inputIds).sort((a, b) => a.length - b.length);
-  const classifier = await OnnxClassifier.create(info, { ...config.inference, sessions: layout.sessions });
+  const classifier = await OnnxClassifier.create(info, {
+    ...config.inference,
+    sessions: layout.sessions,
+    latencySession: false,
+  });
   const rounds = layout.rounds ?? 1;
   const runs = new Map<number, { rate: number; latencies: number[] }[]>(batchSizes.map((s) => [s, []]));
   try {

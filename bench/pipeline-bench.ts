@@ -151,6 +151,16 @@ export class BenchPipeline {
   }
 }
 
+/**
+ * How many threads of the inference process run the model on a CPU: each session's intra-op threads
+ * (README, ORT_SESSIONS), and the latency session's, which has them all (ORT_LATENCY_SESSION).
+ */
+export function modelThreadCount(config: AppConfig, cores: number): number {
+  const sessions = config.inference.sessions || (cores > 1 ? 2 : 1);
+  const split = sessions * (config.inference.intraOpThreads || Math.max(1, Math.floor(cores / sessions)));
+  return split + (config.inference.latencySession && sessions > 1 && split > 1 ? split : 0);
+}
+
 /** Steady texts/s of a run, from the predictions' own timestamps (start-up time excluded). */
 export function rateOf(predictions: Prediction[], from: 'createdAt' | 'tokenizedAt'): number {
   const start = Math.min(...predictions.map((p) => p[from]));

@@ -289,6 +289,72 @@ describe('OnnxClassifier (stubbed session)', () => {
     expect(new Set(used.slice(0, 2))).toEqual(new Set([0, 1]));
   });
 
+  it('runs a batch on the latency session (every thread) only once the split sessions have been idle a while', async () => {
+    const gates: (() => void)[] = [];
+    const made: string[] = [];
+    const createSession = jest.fn<ReturnType<OrtSessionFactory>, Parameters<OrtSessionFactory>>(async () => {
+      const name = `s${made.length}`;
+      made.push(name);
+      return {
+        inputNames: ['input_ids'],
+        outputNames: ['logits'],
+        release: async () => undefined,
+        run: async (feeds) => {
+          await new Promise<void>((resolve) => gates.push(resolve));
+          const rows = feeds.input_ids.dims[0];
+          return { logits: new Tensor('float32', new Float32Array(rows * 2).fill(made.indexOf(name)), [rows, 2]) };
+        },
+      };
+    });
+    let now = 1_000;
+    const classifier = await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all', latencySession: true },
+      { createSession, logger: quietLogger(), cores: 2, now: () => now },
+    );
+    expect(classifier.concurrency).toBe(2);
+    expect(createSession.mock.calls.map(([, o]) => o.intraOpNumThreads)).toEqual([1, 1, 2]);
+    const sessionOf = async (run: Promise<{ logits: number[][] }>) => (await run).logits[0][0];
+    const settle = () => new Promise((r) => setImmediate(r));
+
+    // Nothing ran before: a lone batch gets every thread; one arriving meanwhile takes a split session.
+    const lone = classifier.run([[1]]);
+    const meanwhile = classifier.run([[2]]);
+    await settle();
+    gates.splice(0).forEach((open) => open());
+    expect([await sessionOf(lone), await sessionOf(meanwhile)]).toEqual([2, 1]);
+
+    // A split session finished at 1,000: within 100 ms the stream counts as busy.
+    now = 1_050;
+    const busy = classifier.run([[3]]);
+    await settle();
+    gates.splice(0).forEach((open) => open());
+    expect(await sessionOf(busy)).toBeLessThan(2);
+    now = 1_200;
+    const light = classifier.run([[4]]);
+    await settle();
+    gates.splice(0).forEach((open) => open());
+    expect(await sessionOf(light)).toBe(2);
+  });
+
+  it('has no latency session with a single session or on a GPU', async () => {
+    const { session } = stubSession(['input_ids']);
+    const one = factory(['cpu'], session);
+    await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all', sessions: 1, latencySession: true },
+      { createSession: one, logger: quietLogger(), cores: 2 },
+    );
+    expect(one).toHaveBeenCalledTimes(1);
+    const gpu = factory(['cuda'], session);
+    await OnnxClassifier.create(
+      info('x.onnx', ['a', 'b']),
+      { device: 'cuda', intraOpThreads: 0, graphOptimization: 'all', sessions: 2, latencySession: true },
+      { createSession: gpu, logger: quietLogger(), cudaInstalled: () => true, cores: 16 },
+    );
+    expect(gpu).toHaveBeenCalledTimes(2);
+  });
+
   it('gives a GPU one session unless told otherwise', async () => {
     const { session } = stubSession(['input_ids']);
     const createSession = factory(['cuda', 'cpu'], session);

@@ -16,6 +16,12 @@ export interface ClassifierOptions {
   allowSpinning?: boolean;
   /** Sessions that run batches side by side; 0 or absent: 2 on a multi-core CPU, else 1. */
   sessions?: number;
+  /**
+   * On a CPU split between several sessions: one more session with all their threads, which runs a
+   * batch only while every other session is idle. A lone record then runs on every core (light load)
+   * instead of on one session's share; under load the split sessions do the work as before.
+   */
+  latencySession?: boolean;
 }
 
 /**
@@ -51,6 +57,9 @@ export type OrtSessionFactory = (modelPath: string, options: InferenceSession.Se
 // A worker thread, because a run on the main thread would block the service's Kafka I/O (see OrtWorkerSession).
 const createOrtSession: OrtSessionFactory = (modelPath, options) => OrtWorkerSession.create(modelPath, options);
 
+/** How long every split session must have been idle before a batch goes to the latency session. */
+const LATENCY_AFTER_IDLE_MS = 100;
+
 /** The inputs a model may declare (README.md, "Bring your own model"), and how each is filled. */
 const FEEDS: Record<string, (t: BatchTensors) => BigInt64Array> = {
   input_ids: (t) => t.inputIds,
@@ -63,14 +72,20 @@ export class OnnxClassifier {
   readonly inputNames: string[];
   private readonly idle: OrtSession[];
   private waiting: ((session: OrtSession) => void)[] = [];
+  private latencyIdle: boolean;
+  /** When a split session last finished a run (or was last taken, while one is running). */
+  private lastSplitRun = Number.NEGATIVE_INFINITY;
 
   private constructor(
     readonly info: ModelInfo,
     readonly provider: ExecutionProvider,
     private readonly sessions: OrtSession[],
+    private readonly latency?: OrtSession,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.inputNames = [...sessions[0].inputNames];
     this.idle = [...sessions];
+    this.latencyIdle = latency !== undefined;
   }
 
   get concurrency(): number {
@@ -89,6 +104,7 @@ export class OnnxClassifier {
       logger?: Logger;
       cudaInstalled?: () => boolean | undefined;
       cores?: number;
+      now?: () => number;
     } = {},
   ): Promise<OnnxClassifier> {
     const createSession = deps.createSession ?? createOrtSession;
@@ -131,18 +147,23 @@ export class OnnxClassifier {
         continue;
       }
       const sessions = [session];
+      const allThreads = plan.sessions * plan.intraOpThreads;
+      const withLatency = provider === 'cpu' && options.latencySession === true && plan.sessions > 1 && allThreads > 1;
       try {
         checkSignature(info, session);
         while (sessions.length < plan.sessions) sessions.push(await createSession(info.modelPath, sessionOptions));
+        if (withLatency)
+          sessions.push(await createSession(info.modelPath, { ...sessionOptions, intraOpNumThreads: allThreads }));
       } catch (error) {
         await Promise.all(sessions.map((s) => s.release()));
         throw error;
       }
-      const classifier = new OnnxClassifier(info, provider, sessions);
+      const latency = withLatency ? sessions.pop() : undefined;
+      const classifier = new OnnxClassifier(info, provider, sessions, latency, deps.now);
       logger.log(
         `model ${info.name}@${info.version} on onnxruntime ${provider} provider` +
           ` (INFERENCE_DEVICE=${options.device}${tried.length ? `, unavailable: ${tried.join(', ')}` : ''};` +
-          ` ${plan.sessions} session(s) × ${plan.intraOpThreads || 'auto'} intra-op thread(s)${options.allowSpinning === false ? ', no spinning' : ''}; inputs ${classifier.inputNames.join(', ')})`,
+          ` ${plan.sessions} session(s) × ${plan.intraOpThreads || 'auto'} intra-op thread(s)${withLatency ? ` + 1 latency session × ${allThreads}` : ''}${options.allowSpinning === false ? ', no spinning' : ''}; inputs ${classifier.inputNames.join(', ')})`,
       );
       return classifier;
     }
@@ -175,15 +196,33 @@ export class OnnxClassifier {
   }
 
   async release(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.release()));
+    await Promise.all([...this.sessions, ...(this.latency ? [this.latency] : [])].map((s) => s.release()));
   }
 
   private acquire(): Promise<OrtSession> {
+    // Every split session idle for a while: the stream is light, so this batch may have all the cores.
+    // Under load it would take a core a split session is about to need, and its threads' spinning
+    // would take more (bench/README.md, the runs of 2026-12-05).
+    const now = this.now();
+    if (
+      this.latencyIdle &&
+      this.idle.length === this.sessions.length &&
+      now - this.lastSplitRun >= LATENCY_AFTER_IDLE_MS
+    ) {
+      this.latencyIdle = false;
+      return Promise.resolve(this.latency!);
+    }
+    this.lastSplitRun = now;
     const session = this.idle.pop();
     return session ? Promise.resolve(session) : new Promise((resolve) => this.waiting.push(resolve));
   }
 
   private giveBack(session: OrtSession): void {
+    if (session === this.latency) {
+      this.latencyIdle = true;
+      return;
+    }
+    this.lastSplitRun = this.now();
     const next = this.waiting.shift();
     if (next) next(session);
     else this.idle.push(session);
