@@ -4,6 +4,20 @@ import { OffsetTracker } from './offset-tracker';
 
 const flush = () => new Promise((r) => setImmediate(r));
 
+/** A tracker with a commit interval, and the commits it made. */
+function spacedTracker(minIntervalMs: number) {
+  const spaced: TopicPartitionOffsetAndMetadata[][] = [];
+  const slow = new OffsetTracker(
+    async (offsets) => {
+      spaced.push(offsets);
+    },
+    undefined,
+    500,
+    minIntervalMs,
+  );
+  return { spaced, slow };
+}
+
 describe('OffsetTracker', () => {
   let commits: TopicPartitionOffsetAndMetadata[][];
   let tracker: OffsetTracker;
@@ -128,15 +142,7 @@ describe('OffsetTracker', () => {
   });
 
   it('with a commit interval, coalesces what finishes within it into the next commit', async () => {
-    const spaced: TopicPartitionOffsetAndMetadata[][] = [];
-    const slow = new OffsetTracker(
-      async (offsets) => {
-        spaced.push(offsets);
-      },
-      undefined,
-      500,
-      200,
-    );
+    const { spaced, slow } = spacedTracker(200);
     try {
       for (let i = 0; i < 3; i++) slow.track('t', 0, String(i * 10), String(i * 10 + 9), Promise.resolve(), noFailure);
       await flush();
@@ -152,15 +158,7 @@ describe('OffsetTracker', () => {
   });
 
   it('a drain does not wait out the commit interval: it commits what is finished at once', async () => {
-    const spaced: TopicPartitionOffsetAndMetadata[][] = [];
-    const slow = new OffsetTracker(
-      async (offsets) => {
-        spaced.push(offsets);
-      },
-      undefined,
-      500,
-      60_000,
-    );
+    const { spaced, slow } = spacedTracker(60_000);
     try {
       slow.track('t', 0, '0', '9', Promise.resolve(), noFailure);
       await flush();

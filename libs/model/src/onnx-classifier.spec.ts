@@ -135,6 +135,26 @@ describe('OnnxClassifier (stubbed session)', () => {
     });
   }
 
+  /** Sessions whose runs wait for their gate to open; each answers logits filled with its creation index. */
+  function gatedSessions() {
+    const gates: (() => void)[] = [];
+    let made = 0;
+    const createSession = jest.fn<ReturnType<OrtSessionFactory>, Parameters<OrtSessionFactory>>(async () => {
+      const index = made++;
+      return {
+        inputNames: ['input_ids'],
+        outputNames: ['logits'],
+        release: async () => undefined,
+        run: async (feeds) => {
+          await new Promise<void>((resolve) => gates.push(resolve));
+          const rows = feeds.input_ids.dims[0];
+          return { logits: new Tensor('float32', new Float32Array(rows * 2).fill(index), [rows, 2]) };
+        },
+      };
+    });
+    return { gates, createSession };
+  }
+
   it('auto takes CUDA when it loads, without warnings', async () => {
     const { session } = stubSession(['input_ids']);
     const logger = quietLogger();
@@ -253,22 +273,7 @@ describe('OnnxClassifier (stubbed session)', () => {
   });
 
   it('splits a multi-core CPU between sessions and runs batches side by side, one per session', async () => {
-    const gates: (() => void)[] = [];
-    const made: string[] = [];
-    const createSession = jest.fn<ReturnType<OrtSessionFactory>, Parameters<OrtSessionFactory>>(async () => {
-      const name = `s${made.length}`;
-      made.push(name);
-      return {
-        inputNames: ['input_ids'],
-        outputNames: ['logits'],
-        release: async () => undefined,
-        run: async (feeds) => {
-          await new Promise<void>((resolve) => gates.push(resolve));
-          const rows = feeds.input_ids.dims[0];
-          return { logits: new Tensor('float32', new Float32Array(rows * 2).fill(made.indexOf(name)), [rows, 2]) };
-        },
-      };
-    });
+    const { gates, createSession } = gatedSessions();
     const classifier = await OnnxClassifier.create(
       info('x.onnx', ['a', 'b']),
       { device: 'cpu', intraOpThreads: 0, graphOptimization: 'all' },
@@ -290,22 +295,7 @@ describe('OnnxClassifier (stubbed session)', () => {
   });
 
   it('runs a batch on the latency session (every thread) only once the split sessions have been idle a while', async () => {
-    const gates: (() => void)[] = [];
-    const made: string[] = [];
-    const createSession = jest.fn<ReturnType<OrtSessionFactory>, Parameters<OrtSessionFactory>>(async () => {
-      const name = `s${made.length}`;
-      made.push(name);
-      return {
-        inputNames: ['input_ids'],
-        outputNames: ['logits'],
-        release: async () => undefined,
-        run: async (feeds) => {
-          await new Promise<void>((resolve) => gates.push(resolve));
-          const rows = feeds.input_ids.dims[0];
-          return { logits: new Tensor('float32', new Float32Array(rows * 2).fill(made.indexOf(name)), [rows, 2]) };
-        },
-      };
-    });
+    const { gates, createSession } = gatedSessions();
     let now = 1_000;
     const classifier = await OnnxClassifier.create(
       info('x.onnx', ['a', 'b']),
