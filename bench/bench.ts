@@ -2,14 +2,14 @@
 // isolated topics), measures (a)–(e) of the README's "Benchmark" section plus the overload run, and
 // writes bench/results/<timestamp>.{json,md,svg}. BENCH_QUICK=1 shrinks every run for a smoke check.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, projectRoot } from '@app/config';
 import { waitFor } from '@app/testing';
 import { benchTexts, percentile } from './bench-texts';
 import { CeilingPoint, measureCeiling } from './ceiling';
-import { cpuPer1000, CpuReading, readCpu } from './proc-cpu';
+import { cpuPer1000 } from './proc-cpu';
 import {
   BenchPipeline,
   httpLoad,
@@ -86,14 +86,8 @@ async function main(): Promise<void> {
   log('(c) whole pipeline: raw in, predictions out');
   const p = BenchPipeline.create();
   await p.connect();
-  const brokerPid = Number(
-    readFileSync(join(process.env.INFRA_DIR ?? join(root, '.infra'), 'kafka', 'kafka.pid'), 'utf8'),
-  );
   // CPU seconds per process (the stages and the broker), for the figures per 1,000 texts outside the model.
-  const cpu = (...apps: string[]): Record<string, CpuReading> => ({
-    ...Object.fromEntries(apps.map((app) => [app, readCpu(p.service(app).process.pid!)])),
-    broker: readCpu(brokerPid),
-  });
+  const cpu = (...apps: string[]) => p.cpu(...apps);
   // The inference service's model threads: one per intra-op thread of each session (README, ORT_SESSIONS).
   const modelThreads = { inference: modelThreadCount(config, cpus().length) };
   // The gateway is not part of (c): it joins for (e) only, so its predictions listener does not share the CPU before.

@@ -4,12 +4,11 @@
 // BENCH_RATES: comma-separated `<texts/s>x<seconds>` runs, in order (default 4x10,42x30,50x30).
 // Prints one JSON line per run and writes nothing else.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, projectRoot } from '@app/config';
 import { benchTexts } from './bench-texts';
-import { cpuPer1000, CpuReading, readCpu } from './proc-cpu';
+import { cpuPer1000 } from './proc-cpu';
 import {
   BenchPipeline,
   latencyBreakdown,
@@ -37,14 +36,8 @@ async function main(): Promise<void> {
   const texts = benchTexts(2000);
   const p = BenchPipeline.create();
   await p.connect();
-  const brokerPid = Number(
-    readFileSync(join(process.env.INFRA_DIR ?? join(root, '.infra'), 'kafka', 'kafka.pid'), 'utf8'),
-  );
   const apps = ['preprocessor', 'inference', 'gateway'] as const;
-  const cpu = (): Record<string, CpuReading> => ({
-    ...Object.fromEntries(apps.map((app) => [app, readCpu(p.service(app).process.pid!)])),
-    broker: readCpu(brokerPid),
-  });
+  const cpu = () => p.cpu(...apps);
   const modelThreads = { inference: modelThreadCount(config, cpus().length) };
   try {
     await p.start(...apps);

@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { AvroCodec, Prediction, RawText, SchemaRegistryAdapter } from '@app/avro';
-import { AppConfig, loadConfig } from '@app/config';
+import { AppConfig, loadConfig, projectRoot } from '@app/config';
 import { createKafka } from '@app/kafka';
-import { loadModelInfo } from '@app/model';
+import { cpuPlan, latencySessionThreads, loadModelInfo } from '@app/model';
 import { parsePromText, PromSample, sumOf } from '@app/observability';
 import { isolatedEnv, postJson, RunningService, startService, stopService, TopicReader, waitReady } from '@app/testing';
 import { TextTokenizer } from '@app/tokenizer';
 import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { percentile } from './bench-texts';
+import { CpuReading, readCpu } from './proc-cpu';
 
 /** One isolated pipeline (its own topics and groups) plus the clients the benchmark drives it with. */
 export class BenchPipeline {
@@ -19,6 +21,7 @@ export class BenchPipeline {
   codec!: AvroCodec;
   predictions!: TopicReader;
   readonly received = new Map<string, { at: number; prediction?: Prediction }>();
+  private brokerPid?: number;
 
   constructor(readonly env: Record<string, string>) {
     this.config = loadConfig({ ...process.env, ...env });
@@ -69,6 +72,17 @@ export class BenchPipeline {
 
   service(app: string): RunningService {
     return this.services.find((s) => s.app === app)!;
+  }
+
+  /** CPU seconds so far of these services and of the Kafka broker (for the figures per 1,000 texts). */
+  cpu(...apps: string[]): Record<string, CpuReading> {
+    this.brokerPid ??= Number(
+      readFileSync(join(process.env.INFRA_DIR ?? join(projectRoot(), '.infra'), 'kafka', 'kafka.pid'), 'utf8'),
+    );
+    return {
+      ...Object.fromEntries(apps.map((app) => [app, readCpu(this.service(app).process.pid!)])),
+      broker: readCpu(this.brokerPid),
+    };
   }
 
   rawMessages(texts: string[]): { ids: string[]; messages: { key: string; value: Buffer }[] } {
@@ -156,9 +170,10 @@ export class BenchPipeline {
  * (README, ORT_SESSIONS), and the latency session's, which has them all (ORT_LATENCY_SESSION).
  */
 export function modelThreadCount(config: AppConfig, cores: number): number {
-  const sessions = config.inference.sessions || (cores > 1 ? 2 : 1);
-  const split = sessions * (config.inference.intraOpThreads || Math.max(1, Math.floor(cores / sessions)));
-  return split + (config.inference.latencySession && sessions > 1 && split > 1 ? split : 0);
+  const plan = cpuPlan(cores, config.inference.sessions, config.inference.intraOpThreads);
+  // 0 threads: onnxruntime's own choice for a lone session, one per core.
+  const split = plan.sessions * (plan.intraOpThreads || cores);
+  return split + latencySessionThreads(plan, config.inference.latencySession);
 }
 
 /** Steady texts/s of a run, from the predictions' own timestamps (start-up time excluded). */

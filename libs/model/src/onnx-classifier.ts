@@ -37,6 +37,12 @@ export function cpuPlan(cores: number, sessions = 0, intraOpThreads = 0): { sess
   return { sessions: n, intraOpThreads: threads };
 }
 
+/** Threads of the latency session (ClassifierOptions.latencySession) for a CPU plan: all of them, or 0 for none. */
+export function latencySessionThreads(plan: { sessions: number; intraOpThreads: number }, enabled: boolean): number {
+  const all = plan.sessions * plan.intraOpThreads;
+  return enabled && plan.sessions > 1 && all > 1 ? all : 0;
+}
+
 export interface ClassifierOutput {
   /** One row of raw scores per input sequence, in input order; index → ModelInfo.labels. */
   logits: number[][];
@@ -147,13 +153,13 @@ export class OnnxClassifier {
         continue;
       }
       const sessions = [session];
-      const allThreads = plan.sessions * plan.intraOpThreads;
-      const withLatency = provider === 'cpu' && options.latencySession === true && plan.sessions > 1 && allThreads > 1;
+      const latencyThreads = provider === 'cpu' ? latencySessionThreads(plan, options.latencySession === true) : 0;
+      const withLatency = latencyThreads > 0;
       try {
         checkSignature(info, session);
         while (sessions.length < plan.sessions) sessions.push(await createSession(info.modelPath, sessionOptions));
         if (withLatency)
-          sessions.push(await createSession(info.modelPath, { ...sessionOptions, intraOpNumThreads: allThreads }));
+          sessions.push(await createSession(info.modelPath, { ...sessionOptions, intraOpNumThreads: latencyThreads }));
       } catch (error) {
         await Promise.all(sessions.map((s) => s.release()));
         throw error;
@@ -163,7 +169,7 @@ export class OnnxClassifier {
       logger.log(
         `model ${info.name}@${info.version} on onnxruntime ${provider} provider` +
           ` (INFERENCE_DEVICE=${options.device}${tried.length ? `, unavailable: ${tried.join(', ')}` : ''};` +
-          ` ${plan.sessions} session(s) × ${plan.intraOpThreads || 'auto'} intra-op thread(s)${withLatency ? ` + 1 latency session × ${allThreads}` : ''}${options.allowSpinning === false ? ', no spinning' : ''}; inputs ${classifier.inputNames.join(', ')})`,
+          ` ${plan.sessions} session(s) × ${plan.intraOpThreads || 'auto'} intra-op thread(s)${withLatency ? ` + 1 latency session × ${latencyThreads}` : ''}${options.allowSpinning === false ? ', no spinning' : ''}; inputs ${classifier.inputNames.join(', ')})`,
       );
       return classifier;
     }
