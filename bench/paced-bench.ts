@@ -8,7 +8,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, projectRoot } from '@app/config';
 import { benchTexts } from './bench-texts';
-import { cpuPer1000 } from './proc-cpu';
+import { cpuPer1000, mainThreadPer1000 } from './proc-cpu';
 import {
   BenchPipeline,
   latencyBreakdown,
@@ -56,7 +56,8 @@ async function main(): Promise<void> {
       const metricsBefore = await p.metrics('inference');
       const run = await producePaced(p, texts, rate, seconds);
       await p.waitAll(run.ids, 300_000);
-      const cpuS = cpuPer1000(before, cpu(), run.ids.length, modelThreads);
+      const after = cpu();
+      const cpuS = cpuPer1000(before, after, run.ids.length, modelThreads);
       const round = (o: Record<string, number>) =>
         Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 100) / 100]));
       const stats = latencyStats(run.ids, p, run.sentAt);
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
           mean_batch_size: Math.round(m.mean_batch_size * 100) / 100,
           mean_model_run_ms: Math.round(m.mean_model_run_ms * 10) / 10,
           cpu_s_per_1000: round(cpuS),
+          main_thread_cpu_s_per_1000: round(mainThreadPer1000(before, after, run.ids.length)),
         }) + '\n',
       );
     }

@@ -61,3 +61,23 @@ export function cpuPer1000(
   out.total = sum;
   return out;
 }
+
+/**
+ * CPU seconds per 1,000 texts of each process's main thread (the event loop: Kafka, Avro, the
+ * stage's own work) between two readings; the rest of `cpuPer1000`'s figure is Node's helper threads
+ * (GC, the libuv pool) and, in inference, the model.
+ */
+export function mainThreadPer1000(
+  before: Record<string, CpuReading>,
+  after: Record<string, CpuReading>,
+  texts: number,
+): Record<string, number> {
+  const threadSum = (r: CpuReading | undefined) => [...(r?.threads.values() ?? [])].reduce((s, x) => s + x, 0);
+  const out: Record<string, number> = {};
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name];
+    const main = a.total - threadSum(a) - ((b?.total ?? 0) - threadSum(b));
+    out[name] = (1000 * main) / texts;
+  }
+  return out;
+}
