@@ -71,10 +71,12 @@ export function mainThreadPer1000(
   before: Record<string, CpuReading>,
   after: Record<string, CpuReading>,
   texts: number,
+  names: readonly string[] = Object.keys(after),
 ): Record<string, number> {
   const threadSum = (r: CpuReading | undefined) => [...(r?.threads.values() ?? [])].reduce((s, x) => s + x, 0);
   const out: Record<string, number> = {};
-  for (const [name, a] of Object.entries(after)) {
+  for (const name of names) {
+    const a = after[name];
     const b = before[name];
     const main = a.total - threadSum(a) - ((b?.total ?? 0) - threadSum(b));
     out[name] = (1000 * main) / texts;
