@@ -3,10 +3,8 @@
 // this process's environment (COMMIT_INTERVAL_MS=…, ORT_SESSIONS=…, SERVICE_NODE_ARGS=--cpu-prof …).
 // BENCH_RATES: comma-separated `<texts/s>x<seconds>` runs, in order (default 4x10,42x30,50x30).
 // Prints one JSON line per run and writes nothing else.
-import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig, projectRoot } from '@app/config';
+import { loadConfig } from '@app/config';
 import { benchTexts } from './bench-texts';
 import { cpuPer1000, mainThreadPer1000 } from './proc-cpu';
 import {
@@ -15,6 +13,8 @@ import {
   latencyStats,
   metricsBetween,
   modelThreadCount,
+  pacedRuns,
+  prepareBench,
   producePaced,
   rateOf,
 } from './pipeline-bench';
@@ -22,16 +22,8 @@ import {
 const log = (msg: string) => process.stderr.write(`[bench:paced] ${msg}\n`);
 
 async function main(): Promise<void> {
-  const root = projectRoot();
-  if (process.env.INFRA_EXTERNAL !== '1')
-    execFileSync('bash', [join(root, 'infra/infra.sh'), 'up'], { stdio: 'inherit' });
-  if (process.env.BENCH_NO_BUILD !== '1')
-    for (const app of ['gateway', 'preprocessor', 'inference'])
-      execFileSync('npx', ['nest', 'build', app], { cwd: root, stdio: 'inherit' });
-  const runs = (process.env.BENCH_RATES ?? '4x10,42x30,50x30').split(',').map((r) => {
-    const [rate, seconds] = r.split('x').map(Number);
-    return { rate, seconds };
-  });
+  prepareBench(['gateway', 'preprocessor', 'inference']);
+  const runs = pacedRuns(process.env.BENCH_RATES ?? '4x10,42x30,50x30');
   const config = loadConfig();
   const texts = benchTexts(2000);
   const p = BenchPipeline.create();

@@ -1,16 +1,43 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { AvroCodec, Prediction, RawText, SchemaRegistryAdapter } from '@app/avro';
 import { AppConfig, loadConfig, projectRoot } from '@app/config';
 import { createKafka } from '@app/kafka';
 import { cpuPlan, latencySessionThreads, loadModelInfo } from '@app/model';
 import { parsePromText, PromSample, sumOf } from '@app/observability';
-import { isolatedEnv, postJson, RunningService, startService, stopService, TopicReader, waitReady } from '@app/testing';
+import {
+  AppName,
+  isolatedEnv,
+  postJson,
+  RunningService,
+  startService,
+  stopService,
+  TopicReader,
+  waitReady,
+} from '@app/testing';
 import { TextTokenizer } from '@app/tokenizer';
 import { Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { percentile } from './bench-texts';
 import { CpuReading, readCpu } from './proc-cpu';
+
+/** Starts Kafka and the registry (unless INFRA_EXTERNAL=1) and builds these services (unless BENCH_NO_BUILD=1). */
+export function prepareBench(apps: AppName[]): void {
+  const root = projectRoot();
+  if (process.env.INFRA_EXTERNAL !== '1')
+    execFileSync('bash', [join(root, 'infra/infra.sh'), 'up'], { stdio: 'inherit' });
+  if (process.env.BENCH_NO_BUILD !== '1')
+    for (const app of apps) execFileSync('npx', ['nest', 'build', app], { cwd: root, stdio: 'inherit' });
+}
+
+/** Paced runs as BENCH_RATES gives them: comma-separated `<texts/s>x<seconds>`, in order. */
+export function pacedRuns(spec: string): { rate: number; seconds: number }[] {
+  return spec.split(',').map((r) => {
+    const [rate, seconds] = r.split('x').map(Number);
+    return { rate, seconds };
+  });
+}
 
 /** One isolated pipeline (its own topics and groups) plus the clients the benchmark drives it with. */
 export class BenchPipeline {

@@ -7,12 +7,13 @@
 // the system's processes (all threads, the model's included) and of the broker, from /proc.
 // The Python packages go into .venv-bench (bench/python-baseline/requirements.txt) on first use.
 // Writes bench/results/python-<timestamp>.{json,md}.
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '@app/config';
+import { RunningService, stopService } from '@app/testing';
 import { percentile, benchTexts } from './bench-texts';
-import { BenchPipeline, latencyStats, producePaced, rateOf } from './pipeline-bench';
+import { BenchPipeline, latencyStats, pacedRuns, prepareBench, producePaced, rateOf } from './pipeline-bench';
 import { CpuReading, readCpu } from './proc-cpu';
 
 const log = (msg: string) => process.stderr.write(`[bench:python] ${msg}\n`);
@@ -35,29 +36,23 @@ function ensureVenv(): string {
   return python;
 }
 
+type PythonProcess = Pick<RunningService, 'process' | 'exited'>;
+
 /** Starts the Python consumer on this pipeline's topics; resolves once it has loaded the model. */
-async function startPython(python: string, p: BenchPipeline): Promise<ChildProcess> {
+async function startPython(python: string, p: BenchPipeline): Promise<PythonProcess> {
   const child = spawn(python, [join(root, 'bench/python-baseline/consumer.py')], {
     cwd: root,
     env: { ...process.env, ...p.env, MODEL_DIR: p.config.model.dir },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('ready')) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`python baseline exited with ${code}`)));
+    void exited.then((code) => reject(new Error(`python baseline exited with ${code}`)));
   });
-  return child;
-}
-
-async function stopPython(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
+  return { process: child, exited };
 }
 
 interface CpuFigures {
@@ -91,12 +86,12 @@ async function run(
 ): Promise<RunFigures> {
   const p = BenchPipeline.create();
   await p.connect();
-  let child: ChildProcess | undefined;
+  let child: PythonProcess | undefined;
   const procs: string[] = system === 'project' ? ['preprocessor', 'inference'] : ['python'];
   const cpu = (): Record<string, CpuReading> =>
     system === 'project'
       ? p.cpu('preprocessor', 'inference')
-      : { python: readCpu(child!.pid!), broker: p.cpu().broker };
+      : { python: readCpu(child!.process.pid!), broker: p.cpu().broker };
   const per1000 = (b: Record<string, CpuReading>, a: Record<string, CpuReading>, n: number): CpuFigures => ({
     system_cpu_s_per_1000: Math.round(((1000 * sumCpu(b, a, procs)) / n) * 100) / 100,
     broker_cpu_s_per_1000: Math.round(((1000 * sumCpu(b, a, ['broker'])) / n) * 100) / 100,
@@ -127,7 +122,7 @@ async function run(
       labels: ids.map((id) => labelOf.get(id) ?? ''),
     };
   } finally {
-    if (child) await stopPython(child);
+    if (child) await stopService(child);
     await p.stop();
   }
 }
@@ -138,17 +133,10 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const python = ensureVenv();
-  if (process.env.INFRA_EXTERNAL !== '1')
-    execFileSync('bash', [join(root, 'infra/infra.sh'), 'up'], { stdio: 'inherit' });
-  if (process.env.BENCH_NO_BUILD !== '1')
-    for (const app of ['preprocessor', 'inference'])
-      execFileSync('npx', ['nest', 'build', app], { cwd: root, stdio: 'inherit' });
+  prepareBench(['preprocessor', 'inference']);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const texts = benchTexts(Number(process.env.BENCH_TEXTS ?? 2000));
-  const rates = (process.env.BENCH_RATES ?? '4x10,30x30,50x30').split(',').map((r) => {
-    const [rate, seconds] = r.split('x').map(Number);
-    return { rate, seconds };
-  });
+  const rates = pacedRuns(process.env.BENCH_RATES ?? '4x10,30x30,50x30');
   const results: (RunFigures & { round: number })[] = [];
   for (let round = 1; round <= rounds; round++) {
     // Alternate who goes first: the broker's state (log segments, page cache) drifts over a session.

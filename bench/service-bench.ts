@@ -3,11 +3,8 @@
 // BENCH_SERVICE_SETTINGS: settings separated by ';', each a space-separated list of VAR=value
 // (default: the batching token cap at 1024, 512 and 256). BENCH_ROUNDS: rounds of every setting (2).
 // Prints one JSON line per run.
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { projectRoot } from '@app/config';
 import { benchTexts } from './bench-texts';
-import { BenchPipeline, serviceRun } from './pipeline-bench';
+import { BenchPipeline, prepareBench, serviceRun } from './pipeline-bench';
 
 const log = (msg: string) => process.stderr.write(`[bench:service] ${msg}\n`);
 
@@ -43,11 +40,7 @@ async function run(env: Record<string, string>, texts: string[], warmTexts: stri
 }
 
 async function main(): Promise<void> {
-  const root = projectRoot();
-  if (process.env.INFRA_EXTERNAL !== '1')
-    execFileSync('bash', [join(root, 'infra/infra.sh'), 'up'], { stdio: 'inherit' });
-  if (process.env.BENCH_NO_BUILD !== '1')
-    execFileSync('npx', ['nest', 'build', 'inference'], { cwd: root, stdio: 'inherit' });
+  prepareBench(['inference']);
   const settings = parseSettings(
     process.env.BENCH_SERVICE_SETTINGS ?? 'BATCH_MAX_TOKENS=1024;BATCH_MAX_TOKENS=512;BATCH_MAX_TOKENS=256',
   );

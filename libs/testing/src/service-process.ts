@@ -78,7 +78,10 @@ export async function waitReady(service: RunningService, timeoutMs = 90_000): Pr
   );
 }
 
-export async function stopService(service: RunningService, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopService(
+  service: Pick<RunningService, 'process' | 'exited'>,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (service.process.exitCode !== null || service.process.signalCode !== null) return;
   service.process.kill(signal);
   const timer = setTimeout(() => service.process.kill('SIGKILL'), 20_000);
