@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadConfig, projectRoot } from '@app/config';
 import { waitFor } from '@app/testing';
 import { benchTexts, percentile } from './bench-texts';
@@ -290,7 +290,14 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(
     join(dir, `${stamp}.svg`),
-    ceilingPlot(ceiling, `onnxruntime-node ceiling (${config.inference.device}), ${cpus().length} cores`),
+    ceilingPlot(
+      ceiling,
+      `${basename(config.model.dir)}: onnxruntime-node ceiling (${config.inference.device}), ${cpus().length} cores`,
+      [
+        { label: 'inference service', texts_per_s: results.service_texts_per_s as number },
+        { label: 'whole pipeline', texts_per_s: results.pipeline_texts_per_s as number },
+      ],
+    ),
   );
   const md = markdown(results as BenchReport, ceiling);
   writeFileSync(join(dir, `${stamp}.md`), md);
