@@ -118,7 +118,7 @@ export class FaultStream {
     await waitFor(() => this.predictedCount() === this.count, {
       timeoutMs,
       intervalMs: 250,
-      description: `predictions for all ${this.count} ids (have ${this.predictedCount()})`,
+      description: () => `predictions for all ${this.count} ids (have ${this.predictedCount()})`,
     });
   }
 

@@ -57,7 +57,10 @@ export class TopicReader {
       {
         timeoutMs,
         intervalMs: 250,
-        description: `${wanted.length} keys on ${this.topic} (seen ${wanted.filter((id) => this.keys().has(id)).length})`,
+        description: () => {
+          const seen = this.keys();
+          return `${wanted.length} keys on ${this.topic} (seen ${wanted.filter((id) => seen.has(id)).length})`;
+        },
       },
     );
   }

@@ -1,7 +1,8 @@
 export interface WaitForOptions {
   timeoutMs?: number;
   intervalMs?: number;
-  description?: string;
+  /** A function is only called on a time-out: a costly one (counting what was seen) then costs nothing per poll. */
+  description?: string | (() => string);
 }
 
 /** Polls `check` until it returns a truthy value; fails with `description` after the timeout. No fixed sleeps. */
@@ -18,7 +19,8 @@ export async function waitFor<T>(check: () => T | Promise<T>, options: WaitForOp
     }
     if (Date.now() > deadline) {
       const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}${suffix}`);
+      const what = typeof description === 'function' ? description() : description;
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${suffix}`);
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
