@@ -68,14 +68,16 @@ export async function startService(app: AppName, env: Record<string, string>): P
 export async function waitReady(service: RunningService, timeoutMs = 90_000): Promise<void> {
   let exitCode: number | null | undefined;
   void service.exited.then((code) => (exitCode = code));
+  // An exit ends the wait at once (a thrown check would only be retried until the time-out).
   await waitFor(
     async () => {
-      if (exitCode !== undefined) throw new Error(`${service.app} exited with ${exitCode} (see .e2e/logs)`);
+      if (exitCode !== undefined) return 'exited';
       const res = await fetch(`${service.url}/health/ready`).catch(() => undefined);
       return res?.status === 200;
     },
     { timeoutMs, intervalMs: 250, description: `${service.app} ready on ${service.url}` },
   );
+  if (exitCode !== undefined) throw new Error(`${service.app} exited with ${exitCode} (see .e2e/logs)`);
 }
 
 export async function stopService(
