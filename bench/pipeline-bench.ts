@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { AvroCodec, Prediction, RawText, SchemaRegistryAdapter } from '@app/avro';
 import { AppConfig, loadConfig, projectRoot } from '@app/config';
 import { createKafka } from '@app/kafka';
@@ -37,6 +37,15 @@ export function pacedRuns(spec: string): { rate: number; seconds: number }[] {
     const [rate, seconds] = r.split('x').map(Number);
     return { rate, seconds };
   });
+}
+
+/** A pid that infra/infra.sh wrote (under INFRA_DIR, default .infra/). */
+function infraPid(file: string): number {
+  return Number(readFileSync(infraPath(file), 'utf8'));
+}
+
+function infraPath(file: string): string {
+  return join(process.env.INFRA_DIR ?? join(projectRoot(), '.infra'), file);
 }
 
 /** One isolated pipeline (its own topics and groups) plus the clients the benchmark drives it with. */
@@ -103,12 +112,21 @@ export class BenchPipeline {
 
   /** CPU seconds so far of these services and of the Kafka broker (for the figures per 1,000 texts). */
   cpu(...apps: string[]): Record<string, CpuReading> {
-    this.brokerPid ??= Number(
-      readFileSync(join(process.env.INFRA_DIR ?? join(projectRoot(), '.infra'), 'kafka', 'kafka.pid'), 'utf8'),
-    );
+    this.brokerPid ??= infraPid('kafka/kafka.pid');
     return {
       ...Object.fromEntries(apps.map((app) => [app, readCpu(this.service(app).process.pid!)])),
       broker: readCpu(this.brokerPid),
+    };
+  }
+
+  /** The pids of these services, the local broker and registry (where infra.sh started them) and this process. */
+  pids(...apps: string[]): Record<string, number> {
+    const local = (file: string) => (existsSync(infraPath(file)) ? infraPid(file) : undefined);
+    const infra = { broker: local('kafka/kafka.pid'), registry: local('apicurio/apicurio.pid') };
+    return {
+      ...Object.fromEntries(apps.map((app) => [app, this.service(app).process.pid!])),
+      ...Object.fromEntries(Object.entries(infra).filter(([, pid]) => pid !== undefined)),
+      bench: process.pid,
     };
   }
 

@@ -3,17 +3,25 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on every Linux the project runs on). */
 const TICKS_PER_S = 100;
 
-/** utime + stime, in seconds, of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file (0 once it is gone). */
-function statSeconds(path: string): number {
+/** The thread's name and utime + stime in seconds, of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file. */
+function readStat(path: string): { comm: string; seconds: number } | undefined {
   let stat: string;
   try {
     stat = readFileSync(path, 'utf8');
   } catch {
-    return 0;
+    return undefined;
   }
   // The command name may hold spaces and parentheses: the fields start after its last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    seconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S,
+  };
+}
+
+/** utime + stime, in seconds (0 once it is gone). */
+function statSeconds(path: string): number {
+  return readStat(path)?.seconds ?? 0;
 }
 
 /** A process's CPU seconds, in all and per thread other than its main thread. */
@@ -82,4 +90,70 @@ export function mainThreadPer1000(
     out[name] = (1000 * main) / texts;
   }
   return out;
+}
+
+/** One interval of a CpuTimeline: each process's CPU share (1 = one core) and its busiest thread. */
+export interface CpuBin {
+  /** The interval, epoch ms. */
+  start: number;
+  end: number;
+  processes: Record<string, { cores: number; busiest: string; busiestCores: number }>;
+}
+
+/**
+ * Per-thread CPU of several processes, sampled every `intervalMs`: which process, and which of its
+ * threads (the JVM names them: "C2 CompilerThre", "G1 Conc#0"), held the cores in each interval.
+ */
+export class CpuTimeline {
+  private readonly samples: { at: number; threads: Record<string, Map<string, { comm: string; seconds: number }>> }[] =
+    [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pids: Record<string, number>,
+    intervalMs = 250,
+  ) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  stop(): CpuBin[] {
+    clearInterval(this.timer);
+    this.sample();
+    return this.samples.slice(1).map((b, i) => {
+      const a = this.samples[i];
+      const seconds = (b.at - a.at) / 1000;
+      const processes: CpuBin['processes'] = {};
+      for (const name of Object.keys(this.pids)) {
+        let total = 0;
+        let busiest = { name: '', s: 0 };
+        for (const [tid, t] of b.threads[name]) {
+          const d = t.seconds - (a.threads[name].get(tid)?.seconds ?? 0);
+          total += d;
+          if (d > busiest.s) busiest = { name: t.comm, s: d };
+        }
+        processes[name] = { cores: total / seconds, busiest: busiest.name, busiestCores: busiest.s / seconds };
+      }
+      return { start: a.at, end: b.at, processes };
+    });
+  }
+
+  private sample(): void {
+    const threads: Record<string, Map<string, { comm: string; seconds: number }>> = {};
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const map = new Map<string, { comm: string; seconds: number }>();
+      let tids: string[] = [];
+      try {
+        tids = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        // gone
+      }
+      for (const tid of tids) {
+        const stat = readStat(`/proc/${pid}/task/${tid}/stat`);
+        if (stat) map.set(tid, stat);
+      }
+      threads[name] = map;
+    }
+    this.samples.push({ at: Date.now(), threads });
+  }
 }
