@@ -48,6 +48,10 @@ APICURIO_PORT="${APICURIO_PORT:-8081}"
 # which other dev tools like to use), so move it somewhere quieter.
 APICURIO_MGMT_PORT="${APICURIO_MGMT_PORT:-8091}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+# C1 only: this broker is short-lived and shares a few cores with the services. Its C2 compiler
+# threads took ~10 core-s in the first 80 s of paced bench traffic on 2 cores, and the paced tails
+# formed while they ran (infra/README.md). Set KAFKA_JIT_OPTS= (empty) for the JVM's default tiers.
+KAFKA_JIT_OPTS="${KAFKA_JIT_OPTS--XX:TieredStopAtLevel=1}"
 APICURIO_HEAP_OPTS="${APICURIO_HEAP_OPTS:--Xms64m -Xmx384m}"
 # The registry stores its schemas in Kafka (kafkasql), by default in the Kafka above.
 # Node i (1-based) of a cluster listens on KAFKA_PORT + 2(i-1), its controller on
@@ -545,7 +549,7 @@ kafka_up() {
     log "$NODE_NAME: starting Kafka $KAFKA_VERSION (KRaft node $n of $KAFKA_BROKER_COUNT, localhost:$NODE_PORT) with $JAVA_KAFKA"
     # shellcheck disable=SC2086 # heap options are intentionally word-split
     start_detached "$NODE_PID" "$NODE_LOG" "$NODE_DIR" \
-      "$JAVA_KAFKA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      "$JAVA_KAFKA" $KAFKA_HEAP_OPTS $KAFKA_JIT_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
       -Djava.awt.headless=true -Dlog4j.configuration="file:$INFRA_SRC/kafka/log4j.properties" \
       -cp "$KAFKA_CP" kafka.Kafka "$NODE_DIR/server.properties"
   done
