@@ -24,6 +24,7 @@ import {
   serviceRun,
   visibleRateOf,
 } from './pipeline-bench';
+import { BenchMachine, describeMachine, machineLine } from './machine';
 import { ceilingPlot } from './svg-plot';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const warmTexts = texts.slice(0, quick ? 32 : 200);
   const results: Record<string, unknown> = {
     started_at: new Date().toISOString(),
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    machine: describeMachine(),
     model_dir: config.model.dir,
     batch: config.batch,
     inference: config.inference,
@@ -310,7 +311,7 @@ interface BenchReport {
   [figure: string]: unknown;
   started_at: string;
   texts: number;
-  machine: { cpus: number; model: string };
+  machine: BenchMachine;
   batch: unknown;
 }
 
@@ -319,7 +320,7 @@ function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
   const lines = [
     `# Benchmark ${r.started_at}`,
     '',
-    `${r.texts} mixed-length texts; ${r.machine.cpus} cores (${r.machine.model}); batch caps ${JSON.stringify(r.batch)}`,
+    `${r.texts} mixed-length texts; ${machineLine(r.machine)}; batch caps ${JSON.stringify(r.batch)}`,
     '',
     '| sessions | batch size | texts/s | p50 batch ms | p99 batch ms |',
     '| ---: | ---: | ---: | ---: | ---: |',

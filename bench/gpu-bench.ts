@@ -2,7 +2,6 @@
 // compute path (micro-batcher + model, no Kafka) on INFERENCE_DEVICE (default cuda).
 // Needs no network and no Kafka; prints a markdown table and writes bench/results/gpu-<stamp>.*.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, projectRoot, systemClock } from '@app/config';
 import { loadModelInfo, OnnxClassifier } from '@app/model';
@@ -10,6 +9,7 @@ import { Batcher } from '@app/stage';
 import { TextTokenizer } from '@app/tokenizer';
 import { benchTexts } from './bench-texts';
 import { measureCeiling } from './ceiling';
+import { BenchMachine, describeMachine, machineLine } from './machine';
 
 const log = (msg: string) => process.stderr.write(`[gpu-bench] ${msg}\n`);
 
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {
     started_at: new Date().toISOString(),
     requested_device: config.inference.device,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    machine: describeMachine(),
     texts: n,
   };
 
@@ -90,7 +90,7 @@ interface GpuBenchReport {
   provider: string;
   requested_device: string;
   texts: number;
-  machine: { cpus: number; model: string; node: string };
+  machine: BenchMachine;
   ceiling_best_batch_size: number;
   ceiling_texts_per_s: number;
   service_compute_limits: { maxSize: number; maxTokens: number };
@@ -111,7 +111,7 @@ function markdown(r: GpuBenchReport, ceiling: Awaited<ReturnType<typeof measureC
     `# GPU benchmark ${r.started_at}`,
     '',
     ...warning,
-    `provider ${r.provider}; ${r.texts} mixed-length texts; host ${r.machine.cpus} cores (${r.machine.model}), Node ${r.machine.node}`,
+    `provider ${r.provider}; ${r.texts} mixed-length texts; host ${machineLine(r.machine)}, Node ${r.machine.node}`,
     '',
     '| batch size | texts/s | p50 batch ms | p99 batch ms |',
     '| ---: | ---: | ---: | ---: |',
