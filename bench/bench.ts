@@ -9,6 +9,7 @@ import { loadConfig, projectRoot } from '@app/config';
 import { waitFor } from '@app/testing';
 import { benchTexts, percentile } from './bench-texts';
 import { CeilingPoint, measureCeiling } from './ceiling';
+import { BenchMachine, describeMachine, machineLine } from './machine';
 import { cpuPer1000 } from './proc-cpu';
 import {
   BenchPipeline,
@@ -24,7 +25,6 @@ import {
   serviceRun,
   visibleRateOf,
 } from './pipeline-bench';
-import { BenchMachine, describeMachine, machineLine } from './machine';
 import { ceilingPlot } from './svg-plot';
 
 const quick = process.env.BENCH_QUICK === '1';

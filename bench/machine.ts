@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /**
- * The vector extensions onnxruntime's CPU kernels pick between. int8 models run several times faster
- * with AVX-512 VNNI than with AVX2 alone, and VMs of one name differ in them, so each result says which.
+ * The vector extensions onnxruntime's CPU kernels (MLAS) choose between. VMs that report the same
+ * model name differ in them ("AMD EPYC" here had minilm-spam ceilings of ~78 and ~126 texts/s), so
+ * each result says which it ran on.
  */
 const ISA_FLAGS = ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'amx_int8'] as const;
 

@@ -6,8 +6,8 @@ import { projectRoot } from '@app/config';
 // `git add -f`. A document that cites a run its commit did not carry sends the reader to nothing (two
 // runs the README cited were lost that way), so every run a tracked document names must be tracked too.
 
-/** A run's stamp, in full (`2026-12-07T15-34-46-646Z`) or as the docs shorten it (`…15-34-46-646Z`). */
-const STAMP = /(?:(?:python-|replies-|delivery-|gpu-)?\d{4}-\d\d-\d\dT|…T?)\d\d-\d\d-\d\d-\d{3}Z/g;
+/** A run's stamp, in full with its kind's prefix if any (`python-2026-12-06T03-44-30-174Z`) or shortened (`…15-34-46-646Z`). */
+const STAMP = /(?:(?:[a-z]+-)?\d{4}-\d\d-\d\dT|…T?)\d\d-\d\d-\d\d-\d{3}Z/g;
 
 function tracked(...patterns: string[]): string[] {
   return execFileSync('git', ['ls-files', '--', ...patterns], { cwd: projectRoot(), encoding: 'utf8' })
@@ -23,7 +23,7 @@ function citedStamps(docs: { path: string; text: string }[]): Map<string, string
   return cited;
 }
 
-/** The stamps no tracked result file carries: a full stamp must start a file's name, a short one end its stamp. */
+/** The stamps no tracked result file carries: a full stamp must start a file's name, a short one appear in it. */
 function missingRuns(cited: Iterable<string>, results: string[]): string[] {
   const names = results.map((r) => r.slice(r.lastIndexOf('/') + 1));
   return [...cited].filter((stamp) =>
