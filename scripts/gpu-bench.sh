@@ -7,7 +7,8 @@
 #
 # The checkout must carry what a network would have fetched (see bench/README.md, "GPU"):
 #   - node_modules from `npm ci` on a connected Linux x64 machine;
-#   - Node.js 20+: `node` on PATH, $NODE, or a Node binary placed at tools/node/bin/node;
+#   - Node.js 20+ (22+ maintained; 26 as the image): `node` on PATH, $NODE, or a Node binary placed at
+#     tools/node/bin/node (`bash scripts/node-line.sh 26` fetches the pinned one on a connected machine);
 #   - the CUDA provider next to onnxruntime-node's binding, or a matching onnxruntime-gpu wheel in
 #     the host's Python (its provider libraries are linked in, see below).
 # It prints the markdown table and writes bench/results/gpu-<timestamp>.{json,md}.
@@ -20,7 +21,7 @@ die() { say "error: $*"; exit 1; }
 if [[ -n "${NODE:-}" ]]; then :
 elif command -v node >/dev/null 2>&1; then NODE=$(command -v node)
 elif [[ -x tools/node/bin/node ]]; then NODE=$PWD/tools/node/bin/node
-else die "no Node.js: install Node 20+, set NODE=/path/to/node, or unpack node-v20.x-linux-x64.tar.xz into tools/node (see bench/README.md)"
+else die "no Node.js: install Node 22+, set NODE=/path/to/node, or copy the binary of \`bash scripts/node-line.sh 26\` to tools/node/bin/node (see bench/README.md)"
 fi
 "$NODE" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
   die "$NODE is Node $("$NODE" -v); 20 or newer is needed"

@@ -4,7 +4,8 @@
 //   3. lints and renders the Helm chart with several value sets (helm);
 //   4. validates every rendered manifest against the Kubernetes schemas and the KEDA and
 //      Prometheus Operator CRDs (kubeconform, offline);
-//   5. checks the rendered manifests against what the services read (manifest-checks.ts).
+//   5. checks the rendered manifests against what the services read (manifest-checks.ts);
+//   6. checks the images' Node against the lines CI tests, .ci/node-lines (node-lines.ts).
 // The tools come from tools/deploy-check/install-tools.sh (DEPLOY_TOOLS_DIR). A missing tool is
 // reported as "not run" and fails the check only with --require-tools (CI).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { loadGatewayConfig, projectRoot } from '@app/config';
 import { dockerignore, lintDockerfile } from './dockerfile-lint';
+import { checkProjectNodeLines } from './node-lines';
 import { checkManifests, knownEnvNames, loadWithSecrets, Manifest, SERVICES, ServiceName } from './manifest-checks';
 
 export const CHART_DIR = 'deploy/helm/kafka-text-classifier';
@@ -266,6 +268,10 @@ export function runDeployCheck(root = projectRoot()): Report {
   report.ran.push('docker-compose stack against the Dockerfile and the config loaders');
   report.problems.push(...checkValuesEnvNames(root));
   report.ran.push('values.yaml env names against libs/config');
+  report.problems.push(...checkProjectNodeLines(root));
+  report.ran.push(
+    "the images' Node line against .ci/node-lines (maintained, fully tested), engines, the chart's version",
+  );
 
   const helm = findTool('helm');
   const kc = findTool('kubeconform');

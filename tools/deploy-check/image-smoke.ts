@@ -3,7 +3,8 @@
 // (the build stage's /app = this checkout's `npm run build` output plus production-only
 // node_modules from `npm ci --omit=dev`), starts the three CMDs with the image's ENV against the
 // running Kafka and registry (KAFKA_BROKERS, SCHEMA_REGISTRY_URL), waits for each HEALTHCHECK,
-// sends POST /predict, and stops them with SIGTERM. What it cannot show: the base images, the
+// sends POST /predict, and stops them with SIGTERM. The CMDs run on the base image's Node line (its
+// pinned binary from .ci/node-lines). What it cannot show: the rest of the base images, the
 // non-root user's permissions, and the container's network.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { projectRoot } from '@app/config';
 import { parseDockerfile, Stage, stages } from './dockerfile-lint';
+import { nodeMajorOfImage, shippedNodeImages } from './node-lines';
 
 const TARGETS = ['gateway', 'preprocessor', 'inference'] as const;
 
@@ -64,10 +66,21 @@ export function layOut(dockerfile: string, target: string, context: string, buil
   return layout;
 }
 
-async function waitHealthy(layout: Layout, env: Record<string, string>, ms: number): Promise<boolean> {
+/** The Node of the Dockerfile's node base: the pinned binary of that line (scripts/node-line.sh). */
+function imageNode(root: string): string {
+  const major = shippedNodeImages(root)
+    .filter((i) => i.where.startsWith('deploy/Dockerfile'))
+    .map((i) => nodeMajorOfImage(i.image))
+    .find((m) => m !== undefined);
+  if (major === undefined) return process.execPath;
+  const bin = execFileSync('bash', [join(root, 'scripts/node-line.sh'), String(major)], { encoding: 'utf8' }).trim();
+  return join(bin, 'node');
+}
+
+async function waitHealthy(layout: Layout, env: Record<string, string>, node: string, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 1000))) {
     const [bin, ...args] = layout.healthcheck;
-    const r = spawnSync(bin === 'node' ? process.execPath : bin, args, { cwd: join(layout.root, layout.workdir), env });
+    const r = spawnSync(bin === 'node' ? node : bin, args, { cwd: join(layout.root, layout.workdir), env });
     if (r.status === 0) return true;
   }
   return false;
@@ -88,6 +101,10 @@ async function main(): Promise<void> {
   });
   cpSync(join(root, 'dist'), join(buildApp, 'dist'), { recursive: true });
 
+  const node = imageNode(root);
+  console.log(
+    `smoke: the images' CMDs run on ${node} (${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()})`,
+  );
   const base = Number(process.env.SMOKE_PORT_BASE ?? 13300);
   const shared = {
     PATH: process.env.PATH ?? '',
@@ -115,7 +132,7 @@ async function main(): Promise<void> {
       const env: Record<string, string> = { ...layout.env, ...shared };
       if (env.MODEL_DIR) env.MODEL_DIR = join(layout.root, env.MODEL_DIR);
       const [bin, ...args] = layout.cmd;
-      const child = spawn(bin === 'node' ? process.execPath : bin, args, {
+      const child = spawn(bin === 'node' ? node : bin, args, {
         cwd: join(layout.root, layout.workdir),
         env,
         stdio: ['ignore', 'ignore', 'inherit'],
@@ -123,7 +140,7 @@ async function main(): Promise<void> {
       children.push({ target, child, layout, env });
     }
     for (const { target, layout, env } of children) {
-      const healthy = await waitHealthy(layout, env, 120_000);
+      const healthy = await waitHealthy(layout, env, node, 120_000);
       console.log(`smoke: ${target} HEALTHCHECK ${healthy ? 'passes' : 'FAILED within 120 s'}`);
       ok &&= healthy;
     }

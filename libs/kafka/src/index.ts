@@ -8,6 +8,7 @@ export * from './kafka-errors';
 export * from './kafka-producer.adapter';
 export * from './kafka.constants';
 export * from './kafka.module';
+export { patchKafkajsIdleLoop } from './kafkajs-idle-loop.patch';
 export * from './managed-consumer';
 export * from './member-ledger';
 export * from './offset-tracker';

@@ -1,5 +1,5 @@
 import { AvroCodec } from '@app/avro';
-import { sendEvery, trackedPartitioner } from '@app/kafka';
+import { patchKafkajsIdleLoop, sendEvery, trackedPartitioner } from '@app/kafka';
 import { Consumer, Kafka, Producer } from 'kafkajs';
 import { uniqueName, uniqueSuffix } from './unique';
 import { waitFor } from './wait-for';
@@ -50,6 +50,9 @@ export class FaultStream {
 
   /** A kafkajs client that keeps retrying through a broker outage of tens of seconds. */
   static patientKafka(brokers: string[]): Kafka {
+    // As createKafka does: unpatched, an idle kafkajs connection re-arms a timer with a negative
+    // delay, which Node 24 and later report as a TimeoutNegativeWarning (every line runs it every 1 ms).
+    patchKafkajsIdleLoop();
     return new Kafka({
       clientId: uniqueName('fault-stream'),
       brokers,
