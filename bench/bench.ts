@@ -8,6 +8,7 @@ import { basename, join } from 'node:path';
 import { loadConfig, projectRoot } from '@app/config';
 import { waitFor } from '@app/testing';
 import { benchTexts, percentile } from './bench-texts';
+import { bareMarkdown, BareCeiling, measureBareCeiling } from './bare-ceiling';
 import { CeilingPoint, measureCeiling } from './ceiling';
 import { BenchMachine, describeMachine, machineLine } from './machine';
 import { cpuPer1000 } from './proc-cpu';
@@ -25,6 +26,7 @@ import {
   serviceRun,
   visibleRateOf,
 } from './pipeline-bench';
+import { ensureBenchVenv } from './python-venv';
 import { ceilingPlot } from './svg-plot';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -67,6 +69,16 @@ async function main(): Promise<void> {
   results.ceiling_texts_per_s = best.texts_per_s;
   results.ceiling_best_batch_size = best.batch_size;
   results.ceiling_best_sessions = best.sessions;
+
+  // The bare ceiling: the runtimes called directly, no project code, on the service's batches and layout.
+  log('(a) bare ceiling: onnxruntime-node and Python onnxruntime alone, and OnnxClassifier, on the same batches');
+  let python: string | undefined;
+  try {
+    python = ensureBenchVenv(log);
+  } catch (error) {
+    log(`no Python venv (${(error as Error).message.split('\n')[0]}): the bare ceiling runs Node alone`);
+  }
+  results.bare_ceiling = await measureBareCeiling(config, texts, { rounds, python, log });
 
   log('(b) inference service alone, from a pre-filled tokenized topic');
   {
@@ -279,6 +291,10 @@ async function main(): Promise<void> {
       value: (results.pipeline_cpu_s_per_1000 as Record<string, number>).total,
       met: (results.pipeline_cpu_s_per_1000 as Record<string, number>).total <= 1.5,
     },
+    'service ≥ 0.97 × bare ceiling (the better of onnxruntime-node and Python onnxruntime)': {
+      value: (results.service_texts_per_s as number) / (results.bare_ceiling as BareCeiling).best_texts_per_s,
+      met: (results.service_texts_per_s as number) / (results.bare_ceiling as BareCeiling).best_texts_per_s >= 0.97,
+    },
     'overload RSS < 1.5 GB, nothing lost': {
       value: results.overload_rss_mb,
       met: (results.overload_rss_mb as number) < 1536 && results.overload_lost === 0,
@@ -327,6 +343,8 @@ function markdown(r: BenchReport, ceiling: CeilingPoint[]): string {
     ...ceiling.map(
       (c) => `| ${c.sessions} | ${c.batch_size} | ${f(c.texts_per_s)} | ${f(c.p50_batch_ms)} | ${f(c.p99_batch_ms)} |`,
     ),
+    '',
+    ...bareMarkdown(r.bare_ceiling as BareCeiling),
     '',
     '| figure | value |',
     '| --- | ---: |',

@@ -7,34 +7,20 @@
 // the system's processes (all threads, the model's included) and of the broker, from /proc.
 // The Python packages go into .venv-bench (bench/python-baseline/requirements.txt) on first use.
 // Writes bench/results/python-<timestamp>.{json,md}.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '@app/config';
 import { RunningService, stopService } from '@app/testing';
 import { percentile, benchTexts } from './bench-texts';
 import { BenchPipeline, latencyStats, pacedRuns, prepareBench, producePaced, rateOf } from './pipeline-bench';
 import { CpuReading, readCpu } from './proc-cpu';
+import { ensureBenchVenv } from './python-venv';
 
 const log = (msg: string) => process.stderr.write(`[bench:python] ${msg}\n`);
 const root = projectRoot();
-const VENV = join(root, '.venv-bench');
-const REQUIREMENTS = join(root, 'bench/python-baseline/requirements.txt');
 
 type System = 'project' | 'python';
-
-/** The venv with the pinned packages; rebuilt when requirements.txt changes. */
-function ensureVenv(): string {
-  const python = join(VENV, 'bin', 'python');
-  const stamp = join(VENV, '.requirements');
-  const wanted = readFileSync(REQUIREMENTS, 'utf8');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return python;
-  log(`installing ${REQUIREMENTS} into ${VENV}`);
-  execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
-  execFileSync(python, ['-m', 'pip', 'install', '-q', '-r', REQUIREMENTS], { stdio: 'inherit' });
-  writeFileSync(stamp, wanted);
-  return python;
-}
 
 type PythonProcess = Pick<RunningService, 'process' | 'exited'>;
 
@@ -132,7 +118,7 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const python = ensureVenv();
+  const python = ensureBenchVenv(log);
   prepareBench(['preprocessor', 'inference']);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const texts = benchTexts(Number(process.env.BENCH_TEXTS ?? 2000));
