@@ -11,7 +11,7 @@ export interface NodeLine {
   version: string;
   /** The last day the Node.js project maintains the line (YYYY-MM-DD). */
   endOfLife: string;
-  /** 'all' (every check and the full npm test) or jest projects, comma-separated. */
+  /** 'all' (the full npm test) or jest projects, comma-separated. */
   tiers: string[];
 }
 
