@@ -5,7 +5,7 @@
 #   bash infra/infra.sh down    stop what `up` started (registry first, then Kafka)
 #   bash infra/infra.sh status  show what runs
 #   bash infra/infra.sh up --secure   (or INFRA_SECURE=1) a SASL_SSL broker with SCRAM users and
-#                                     least-privilege ACLs, state under .infra-secure/ (README "Security")
+#                                     least-privilege ACLs, state under .infra-secure/ (docs/security.md)
 #   bash infra/infra.sh up --brokers 3  (or KAFKA_BROKER_COUNT=3) a replicated cluster of three KRaft
 #                                     nodes on KAFKA_PORT, +2, +4 (controllers on KAFKA_CONTROLLER_PORT,
 #                                     +2, +4), replication factor 3, min.insync.replicas 2

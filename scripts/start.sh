@@ -7,7 +7,7 @@
 # The script exits with 0 when every service did, else 1.
 #
 # `npm start -- --secure` (or INFRA_SECURE=1): the secure local infra, each service with its own
-# principal, signed predictions and a generated gateway API key (README, "Security").
+# principal, signed predictions and a generated gateway API key (docs/security.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -29,8 +29,8 @@ describe('.ci/node-lines against what the project ships', () => {
     );
   });
 
-  it('the README names each tested line, and Node 20 as end of life', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  it('docs/node-versions.md names each tested line, and Node 20 as end of life', () => {
+    const readme = readFileSync(join(root, 'docs/node-versions.md'), 'utf8');
     const lines = readNodeLines(root);
     for (const line of lines) expect([line.major, readme.includes(`Node ${line.major}`)]).toEqual([line.major, true]);
     expect(readme).toMatch(/Node 20[^\n]*end of life/);

@@ -19,7 +19,7 @@ async function bootstrap(): Promise<void> {
   const config = app.get<GatewayConfig>(APP_CONFIG);
   const logger = new Logger('gateway');
   app.disable('x-powered-by');
-  // Headers, CORS, API keys, rate limit, media type (README, "Security"), then the body itself.
+  // Headers, CORS, API keys, rate limit, media type (docs/security.md), then the body itself.
   app.use(...httpGuard(config));
   app.use(json({ limit: config.limits.maxBodyBytes, type: 'application/json', verify: verifyUtf8 }));
   app.use(bodyParserErrors);

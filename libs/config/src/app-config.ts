@@ -51,7 +51,7 @@ export interface CommonConfig {
     healthWindowMs: number;
     /** A crashed consumer is restarted after a backoff that doubles up to this. */
     restartMaxBackoffMs: number;
-    /** TLS and SASL (README, "Security"). */
+    /** TLS and SASL (docs/security.md). */
     security: KafkaSecurity;
     /** Whether services create missing topics (off where an operator owns them, or ACLs forbid it). */
     createTopics: boolean;

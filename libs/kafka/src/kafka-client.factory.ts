@@ -21,7 +21,7 @@ function nestLog(logger: Logger, { namespace, level, log }: LogEntry): void {
   else logger.debug(line);
 }
 
-/** kafkajs's `ssl` and `sasl` options from the validated settings (README, "Security"). */
+/** kafkajs's `ssl` and `sasl` options from the validated settings (docs/security.md). */
 export function kafkaSecurityOptions(security?: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   if (!security || security.protocol === 'PLAINTEXT') return {};
   const options: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};

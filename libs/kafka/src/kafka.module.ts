@@ -54,7 +54,7 @@ export class KafkaConnection implements OnModuleInit, OnApplicationShutdown {
       const sasl = this.config.kafka.security.sasl;
       const who = sasl && sasl.mechanism !== 'OAUTHBEARER' ? `KAFKA_SASL_USERNAME=${sasl.username}` : 'this client';
       this.logger.error(
-        `Kafka at ${brokers} refused ${who} (${errorMessage(error)}): check KAFKA_SASL_* / KAFKA_SSL_* and the ACLs (README, "Security"); stopping`,
+        `Kafka at ${brokers} refused ${who} (${errorMessage(error)}): check KAFKA_SASL_* / KAFKA_SSL_* and the ACLs (docs/security.md); stopping`,
       );
       this.onAccessDenied();
     });

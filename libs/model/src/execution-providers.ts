@@ -25,7 +25,7 @@ export function providerCandidates(device: InferenceDevice): ExecutionProvider[]
 /**
  * Whether CUDA can be tried quietly: onnxruntime-node has its CUDA provider libraries (cuda and
  * shared) next to its binding, and, on Linux, an NVIDIA driver is loaded. The libraries are not
- * bundled (README, "Installing"), and trying CUDA without them, or on a host without a GPU, makes
+ * bundled (docs/gpu.md), and trying CUDA without them, or on a host without a GPU, makes
  * onnxruntime print a red error line. undefined: the binding folder is not where expected; just try.
  */
 export function cudaProviderInstalled(): boolean | undefined {
